@@ -1,0 +1,38 @@
+"""mixup-sequence: image-folder batches for Keras, with mixup done right.
+
+`MixupSequence` and `ImageFolderSequence` are Keras `PyDataset`s; they are
+imported lazily, so the Keras-free parts (`index`, `decode`, `mixing`,
+`loader`) load without importing Keras.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mixup_sequence.errors import ImageDecodeError
+from mixup_sequence.index import ALLOWED_FORMATS, FolderIndex, index_directory
+from mixup_sequence.mixing import MixConfig, MixParams
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from mixup_sequence.sequence import ImageFolderSequence, MixupSequence
+
+__all__ = [
+    "ALLOWED_FORMATS",
+    "FolderIndex",
+    "ImageDecodeError",
+    "ImageFolderSequence",
+    "MixConfig",
+    "MixParams",
+    "MixupSequence",
+    "index_directory",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("MixupSequence", "ImageFolderSequence"):
+        from mixup_sequence import sequence
+
+        return getattr(sequence, name)
+    raise AttributeError(f"module 'mixup_sequence' has no attribute {name!r}")

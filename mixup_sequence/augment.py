@@ -1,0 +1,93 @@
+"""The augmentation hook: run a user's per-image transform reproducibly.
+
+`augment` is an Albumentations transform (usually an `A.Compose`) or any
+callable that takes a uint8 HWC image and returns one of the same shape.
+A callable that has a parameter named `rng` receives the sample's own
+`numpy.random.Generator`; otherwise it must be deterministic.
+
+Each sample's draws come from a generator keyed by `(seed, epoch, index)`.
+For Albumentations, that generator (and a `random.Random` seeded from it)
+is installed with `set_random_state` before each call, so sibling
+transforms draw one after another from one stream (independently), unlike
+`set_random_seed`, which gives every child the same seed. Each thread uses
+its own deep copy of the pipeline, so threads never share random state.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mixup_sequence import _rng
+
+
+def _accepts_rng(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "rng" in params
+
+
+class Augmenter:
+    """Applies `augment` to one image with an explicit generator.
+
+    Args:
+        augment: An Albumentations transform or a callable (see module docs).
+    """
+
+    def __init__(self, augment: Callable[..., Any]):
+        if not callable(augment):
+            raise TypeError(
+                "`augment` must be an Albumentations transform or a callable that takes "
+                f"a uint8 HWC image. Received: augment={augment!r}"
+            )
+        self.augment = augment
+        self._is_albumentations = hasattr(augment, "set_random_state")
+        self._wants_rng = not self._is_albumentations and _accepts_rng(augment)
+        self._local = threading.local()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_local"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
+    def _pipeline(self) -> Any:
+        pipeline = getattr(self._local, "pipeline", None)
+        if pipeline is None:
+            pipeline = copy.deepcopy(self.augment)
+            self._local.pipeline = pipeline
+        return pipeline
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Returns the augmented image; raises `ValueError` on a bad result."""
+        if self._is_albumentations:
+            pipeline = self._pipeline()
+            pipeline.set_random_state(rng, _rng.py_random(rng))
+            out = pipeline(image=image)["image"]
+        elif self._wants_rng:
+            out = self.augment(image, rng=rng)
+        else:
+            out = self.augment(image)
+        out = np.asarray(out)
+        if out.ndim == 2 and image.shape[2] == 1:
+            out = out[:, :, None]
+        if out.shape != image.shape or out.dtype != np.uint8:
+            raise ValueError(
+                "`augment` must return a uint8 image of the same shape as its input "
+                f"(resize and crop to `image_size` inside the pipeline). Expected: "
+                f"uint8 {image.shape}. Received: {out.dtype} {out.shape}"
+            )
+        return out
+
+    def __repr__(self) -> str:
+        return f"Augmenter({self.augment!r})"

@@ -1,0 +1,20 @@
+"""Exceptions that carry the file they are about."""
+
+from __future__ import annotations
+
+
+class ImageDecodeError(OSError):
+    """An image file could not be read or decoded.
+
+    Attributes:
+        filename: The path of the file.
+        reason: What went wrong, in words.
+    """
+
+    def __init__(self, filename: str, reason: str):
+        super().__init__(f"Could not decode image {filename!r}: {reason}")
+        self.filename = filename
+        self.reason = reason
+
+    def __reduce__(self):  # keep both fields across process boundaries
+        return (type(self), (self.filename, self.reason))

@@ -1,0 +1,156 @@
+"""Builds batch `i` of epoch `e`: a pure function of `(seed, e, i)` and the files.
+
+This module ties index, decode, augment and mixing together without Keras,
+so the whole batch path is testable (and usable) on its own. The Keras
+`PyDataset` in `sequence.py` only adds epoch bookkeeping and workers.
+
+Keys of the random streams (see `_rng`):
+- the sample order of epoch `e`: `(seed, ORDER, e)`;
+- the augmentation of sample `k` (its position in the index) in epoch `e`:
+  `(seed, AUGMENT, e, k)`, whatever batch or row it lands in;
+- the mixing parameters of batch `i` in epoch `e`: `(seed, MIX, e, i)`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mixup_sequence import _rng, mixing
+from mixup_sequence.augment import Augmenter
+from mixup_sequence.decode import COLOR_MODES, load_image
+from mixup_sequence.index import FolderIndex
+from mixup_sequence.options import LoaderOptions
+
+
+class BatchLoader:
+    """Produces `(x, y)` batches from a `FolderIndex`.
+
+    Args:
+        index: The files and labels.
+        options: A `LoaderOptions`.
+        seed: An integer seed.
+        augment: Optional per-image transform (see `augment.Augmenter`).
+        mix: A `MixConfig`, or None for plain one-hot batches.
+    """
+
+    def __init__(
+        self,
+        index: FolderIndex,
+        options: LoaderOptions,
+        seed: int,
+        augment: Callable[..., Any] | None = None,
+        mix: mixing.MixConfig | None = None,
+    ):
+        self.index = index
+        self.options = options
+        self.seed = seed
+        self.augmenter = Augmenter(augment) if augment is not None else None
+        self.mix = mix if mix is not None and mix.enabled else None
+        self.label_smoothing = mix.label_smoothing if mix is not None else 0.0
+        n, b = index.samples, options.batch_size
+        self.num_batches = n // b if options.drop_remainder else -(-n // b)
+        if self.num_batches == 0:
+            raise ValueError(
+                f"`drop_remainder=True` with `batch_size` larger than the {n} samples leaves no batch. "
+                f"Received: batch_size={b}"
+            )
+        self._local = threading.local()
+        self._order_cache: tuple[int, np.ndarray] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_local"]
+        state["_order_cache"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """Returns the sample order of `epoch` (index order if not shuffling)."""
+        cached = self._order_cache
+        if cached is not None and cached[0] == epoch:
+            return cached[1]
+        n = self.index.samples
+        if self.options.shuffle:
+            order = _rng.generator(self.seed, _rng.ORDER, epoch).permutation(n)
+        else:
+            order = np.arange(n)
+        self._order_cache = (epoch, order)
+        return order
+
+    def batch_samples(self, epoch: int, i: int) -> np.ndarray:
+        """Returns the sample indices (positions in the index) of batch `i`."""
+        if not 0 <= i < self.num_batches:
+            raise IndexError(f"Batch index out of range: expected 0 <= index < {self.num_batches}. Received: {i}")
+        b = self.options.batch_size
+        return self.epoch_order(epoch)[i * b : (i + 1) * b]
+
+    def _buffer(self, name: str, rows: int) -> np.ndarray:
+        """A per-thread reusable uint8 image buffer with `rows` rows."""
+        h, w = self.options.image_size
+        shape = (self.options.batch_size, h, w, COLOR_MODES[self.options.color_mode])
+        buf = getattr(self._local, name, None)
+        if buf is None:
+            buf = np.empty(shape, dtype=np.uint8)
+            setattr(self._local, name, buf)
+        return buf[:rows]
+
+    def load_images(self, samples: np.ndarray, epoch: int, batch: int, stream: int, out: np.ndarray) -> None:
+        """Decodes (and augments) `samples` into the uint8 array `out`."""
+        opts = self.options
+        for row, k in enumerate(samples):
+            path = str(self.index.filepaths[k])
+            try:
+                image = load_image(path, opts.image_size, opts.color_mode, opts.interpolation)
+                if self.augmenter is not None:
+                    image = self.augmenter(image, _rng.generator(self.seed, stream, epoch, int(k)))
+            except Exception as e:
+                label = self.index.class_names[self.index.labels[k]]
+                e.add_note(f"while loading {path!r} (class {label!r}) for batch {batch} of epoch {epoch}")
+                raise
+            out[row] = image
+
+    def load_batch(self, epoch: int, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Returns batch `i` of `epoch` as `(x, y)`: float32 images, float32 soft labels."""
+        samples = self.batch_samples(epoch, i)
+        images = self._buffer("images", len(samples))
+        self.load_images(samples, epoch, i, _rng.AUGMENT, images)
+        labels = self.index.labels[samples]
+        num_classes = self.index.num_classes
+        if self.mix is None:
+            x = mixing.to_float(images, self.options.value_range)
+            return x, mixing.onehot(labels, num_classes, self.label_smoothing)
+        h, w = self.options.image_size
+        within = self.options.pairing == "batch"
+        params = mixing.sample_mix_params(
+            self.mix, _rng.generator(self.seed, _rng.MIX, epoch, i), len(samples), (h, w), within
+        )
+        if within:
+            partner_images, partner_labels = images, labels
+        else:
+            partner_samples = self.partner_samples(epoch, i)
+            partner_images = self._buffer("partners", len(samples))
+            self.load_images(partner_samples, epoch, i, _rng.PARTNER_AUGMENT, partner_images)
+            partner_labels = self.index.labels[partner_samples]
+        x = mixing.mix_images(images, partner_images, params, self.options.value_range)
+        y = mixing.mix_labels(labels, partner_labels, params, num_classes, self.label_smoothing)
+        return x, y
+
+    def partner_samples(self, epoch: int, i: int) -> np.ndarray:
+        """For `pairing="dataset"`: the separately drawn partners of batch `i`.
+
+        Partners follow a second permutation of the whole dataset per epoch,
+        so each sample is also a partner once per epoch.
+        """
+        n, b = self.index.samples, self.options.batch_size
+        order = _rng.generator(self.seed, _rng.PARTNER_ORDER, epoch).permutation(n)
+        return order[i * b : (i + 1) * b][: len(self.batch_samples(epoch, i))]

@@ -1,0 +1,92 @@
+"""Validation of the loader's arguments, done before any disk access."""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+
+from mixup_sequence.decode import COLOR_MODES, INTERPOLATIONS
+from mixup_sequence.split import SUBSETS
+
+PAIRINGS = ("batch", "dataset")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoaderOptions:
+    """Everything about a loader except the files and the mixing.
+
+    See `ImageFolderSequence` for the meaning of each field.
+    """
+
+    batch_size: int = 32
+    image_size: tuple[int, int] = (256, 256)
+    color_mode: str = "rgb"
+    interpolation: str = "area"
+    validation_split: float | None = None
+    subset: str | None = None
+    shuffle: bool = True
+    drop_remainder: bool = False
+    value_range: tuple[float, float] = (0.0, 1.0)
+    pairing: str = "batch"
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.batch_size) or self.batch_size < 1:
+            raise ValueError(f"`batch_size` must be an integer >= 1. Received: batch_size={self.batch_size!r}")
+        size = self.image_size
+        if (
+            not isinstance(size, (tuple, list))
+            or len(size) != 2
+            or not all(_is_int(s) and s > 0 for s in size)
+        ):
+            raise ValueError(
+                "`image_size` must be a tuple of two positive integers (height, width). "
+                f"Received: image_size={size!r}"
+            )
+        object.__setattr__(self, "image_size", (int(size[0]), int(size[1])))
+        if self.color_mode not in COLOR_MODES:
+            raise ValueError(
+                f"`color_mode` must be one of {tuple(COLOR_MODES)}. Received: color_mode={self.color_mode!r}"
+            )
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"`interpolation` must be one of {tuple(INTERPOLATIONS)}. "
+                f"Received: interpolation={self.interpolation!r}"
+            )
+        split, subset = self.validation_split, self.subset
+        if split is not None and not (isinstance(split, numbers.Real) and 0 < split < 1):
+            raise ValueError(
+                f"`validation_split` must be a number in (0, 1). Received: validation_split={split!r}"
+            )
+        if subset is not None and subset not in SUBSETS:
+            raise ValueError(f"`subset` must be one of {SUBSETS}. Received: subset={subset!r}")
+        if (split is None) != (subset is None):
+            raise ValueError(
+                "`validation_split` and `subset` must be given together (or neither). "
+                f"Received: validation_split={split!r}, subset={subset!r}"
+            )
+        low_high = self.value_range
+        if (
+            not isinstance(low_high, (tuple, list))
+            or len(low_high) != 2
+            or not all(isinstance(v, numbers.Real) for v in low_high)
+            or not low_high[0] < low_high[1]
+        ):
+            raise ValueError(
+                f"`value_range` must be a pair (low, high) with low < high, e.g. (0, 1) or (0, 255). "
+                f"Received: value_range={low_high!r}"
+            )
+        object.__setattr__(self, "value_range", (float(low_high[0]), float(low_high[1])))
+        if self.pairing not in PAIRINGS:
+            raise ValueError(f"`pairing` must be one of {PAIRINGS}. Received: pairing={self.pairing!r}")
+        for name in ("shuffle", "drop_remainder"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"`{name}` must be a bool. Received: {name}={getattr(self, name)!r}")
+
+
+def check_seed(seed: object) -> None:
+    if seed is not None and (not _is_int(seed) or seed < 0):
+        raise ValueError(f"`seed` must be None or an integer >= 0. Received: seed={seed!r}")

@@ -1,0 +1,296 @@
+"""The Keras `PyDataset`s: `ImageFolderSequence` and `MixupSequence`.
+
+This is the only module that imports Keras.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from mixup_sequence import _rng, _threads
+from mixup_sequence.index import index_directory
+from mixup_sequence.loader import BatchLoader
+from mixup_sequence.mixing import MixConfig
+from mixup_sequence.options import LoaderOptions, check_seed
+from mixup_sequence.split import split_index
+
+logger = logging.getLogger("mixup_sequence")
+
+
+class ImageFolderSequence(keras.utils.PyDataset):
+    """Batches of images from a folder with one sub-folder per class.
+
+    Yields `(x, y)`: `x` float32 `(batch, height, width, channels)` scaled to
+    `value_range` (default [0, 1]); `y` float32 one-hot `(batch, num_classes)`.
+    Batch `i` of epoch `e` is a pure function of `(seed, e, i)` and the files,
+    whatever the worker count, threads or processes, or order of access.
+
+    Example:
+
+    ```python
+    val = ImageFolderSequence("data/flowers", batch_size=32, image_size=(160, 160),
+                              validation_split=0.2, subset="validation")
+    x, y = val[0]
+    model.evaluate(val)
+    ```
+
+    Args:
+        directory: Root folder; each sub-folder is a class.
+        batch_size: Samples per batch. The last batch is shorter unless
+            `drop_remainder=True`.
+        image_size: `(height, width)` every image is resized to.
+        color_mode: `"rgb"` (3 channels) or `"grayscale"` (1 channel).
+        interpolation: Resize filter: `"area"` (default; right for
+            shrinking), `"bilinear"`, `"bicubic"`, `"nearest"`, `"lanczos4"`.
+        class_names: Optional sub-folders to use, in label order.
+        follow_links: Whether to follow symlinked folders.
+        validation_split: Share of each class held out, in (0, 1); needs `subset`.
+        subset: `"training"` or `"validation"`; needs `validation_split`.
+            The split is stratified and independent of `seed` (see `split.py`).
+        shuffle: Reshuffle the samples every epoch (seeded); if False, keep
+            index order.
+        seed: Integer seed; None draws one, kept in `self.seed`.
+        augment: Optional Albumentations transform, or callable on one uint8
+            HWC RGB image (with an optional `rng` keyword). It runs per image,
+            after decoding and resizing, and must keep the image's shape.
+        drop_remainder: Drop the last, short batch.
+        value_range: `(low, high)` range of `x`, e.g. `(0, 255)`.
+        workers, use_multiprocessing, max_queue_size: Passed to
+            `keras.utils.PyDataset` (Keras 3's `fit` no longer takes them).
+
+    Attributes:
+        class_names, class_indices, filepaths, labels, samples, num_classes:
+            As in Keras' directory iterators, for this subset.
+        seed: The seed in use.
+        epoch: The epoch whose batches `__getitem__` returns.
+    """
+
+    _mix: MixConfig | None = None
+    _pairing: str = "batch"
+
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        *,
+        batch_size: int = 32,
+        image_size: tuple[int, int] = (256, 256),
+        color_mode: str = "rgb",
+        interpolation: str = "area",
+        class_names: Sequence[str] | None = None,
+        follow_links: bool = False,
+        validation_split: float | None = None,
+        subset: str | None = None,
+        shuffle: bool = True,
+        seed: int | None = None,
+        augment: Callable[..., Any] | None = None,
+        drop_remainder: bool = False,
+        value_range: tuple[float, float] = (0.0, 1.0),
+        workers: int = 1,
+        use_multiprocessing: bool = False,
+        max_queue_size: int = 10,
+    ):
+        options = LoaderOptions(
+            batch_size=batch_size,
+            image_size=image_size,
+            color_mode=color_mode,
+            interpolation=interpolation,
+            validation_split=validation_split,
+            subset=subset,
+            shuffle=shuffle,
+            drop_remainder=drop_remainder,
+            value_range=value_range,
+            pairing=self._pairing,
+        )
+        check_seed(seed)
+        if augment is not None and not callable(augment):
+            raise TypeError(
+                "`augment` must be an Albumentations transform or a callable on a uint8 HWC image. "
+                f"Received: augment={augment!r}"
+            )
+        if not isinstance(workers, int) or workers < 0:
+            raise ValueError(f"`workers` must be an integer >= 0. Received: workers={workers!r}")
+        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
+        index = index_directory(directory, class_names=class_names, follow_links=follow_links)
+        if validation_split is not None and subset is not None:
+            index = split_index(index, validation_split, subset)
+            if index.samples == 0:
+                raise ValueError(
+                    f"The {subset!r} subset of {os.fspath(directory)!r} is empty with "
+                    f"validation_split={validation_split}."
+                )
+        self.seed = _rng.draw_seed() if seed is None else int(seed)
+        self._loader = BatchLoader(index, options, self.seed, augment=augment, mix=self._mix)
+        self._epoch = 0
+        self._epoch_begun = False
+        self._seen_epoch_end = False
+        if workers > 1 or use_multiprocessing:
+            _threads.limit_opencv_threads_for_workers()
+
+    # --- the index, as in Keras' directory iterators -----------------------
+    @property
+    def class_names(self) -> list[str]:
+        return list(self._loader.index.class_names)
+
+    @property
+    def class_indices(self) -> dict[str, int]:
+        return self._loader.index.class_indices
+
+    @property
+    def filepaths(self) -> np.ndarray:
+        return self._loader.index.filepaths
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self._loader.index.labels
+
+    @property
+    def samples(self) -> int:
+        return self._loader.index.samples
+
+    @property
+    def num_classes(self) -> int:
+        return self._loader.index.num_classes
+
+    @property
+    def batch_size(self) -> int:
+        return self._loader.options.batch_size
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self._loader.options.image_size
+
+    # --- epochs -------------------------------------------------------------
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Makes `__getitem__` return the batches of `epoch` (e.g. to resume)."""
+        if not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"`epoch` must be an integer >= 0. Received: epoch={epoch!r}")
+        self._epoch = int(epoch)
+        self._epoch_begun = False
+        self._seen_epoch_end = True
+
+    def on_epoch_begin(self) -> None:
+        self._epoch_begun = True
+
+    def on_epoch_end(self) -> None:
+        """Advances `epoch` after an epoch that Keras actually ran.
+
+        Keras 3 calls `on_epoch_end` once before training starts (from its
+        iterator reset), after a prefetch that it discards (JAX and PyTorch
+        backends, unbuilt model), and then after every epoch, each of which
+        it opens with `on_epoch_begin`. The epoch advances only on an
+        `on_epoch_end` that closes an `on_epoch_begin` and comes after the
+        first `on_epoch_end` seen; so the first epoch trained is epoch 0 on
+        every backend and in every worker mode. Outside `fit`, use
+        `set_epoch`.
+        """
+        if self._epoch_begun and self._seen_epoch_end:
+            self._epoch += 1
+            logger.debug("%s: now at epoch %d", type(self).__name__, self._epoch)
+        self._epoch_begun = False
+        self._seen_epoch_end = True
+
+    # --- batches ------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._loader)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.use_multiprocessing:
+            _threads.limit_opencv_threads_for_workers()
+        return self._loader.load_batch(self._epoch, int(index))
+
+    def batch_samples(self, index: int, epoch: int | None = None) -> np.ndarray:
+        """Returns the positions (in `filepaths`) of the samples of a batch."""
+        return self._loader.batch_samples(self._epoch if epoch is None else epoch, index)
+
+    def __repr__(self) -> str:
+        o = self._loader.options
+        extra = f", {self._mix}" if self._mix is not None else ""
+        return (
+            f"{type(self).__name__}(directory={self._loader.index.directory!r}, samples={self.samples}, "
+            f"num_classes={self.num_classes}, batch_size={o.batch_size}, image_size={o.image_size}, "
+            f"seed={self.seed}, epoch={self._epoch}{extra})"
+        )
+
+
+class MixupSequence(ImageFolderSequence):
+    """Image-folder batches mixed with mixup and/or CutMix.
+
+    Each batch is decoded once; partners are a seeded permutation of the
+    batch with no fixed point (every image is mixed with a different one).
+    `x` is float32 in `value_range`; `y` is float32 soft labels that sum to
+    1, whose weight on each class is the share of the sample that came from
+    it (before label smoothing).
+
+    Example:
+
+    ```python
+    import albumentations as A
+    from mixup_sequence import MixupSequence, ImageFolderSequence
+
+    train = MixupSequence(
+        "data/flowers", batch_size=32, image_size=(160, 160),
+        mixup_alpha=0.2, cutmix_alpha=1.0, switch_prob=0.5,
+        augment=A.Compose([A.HorizontalFlip(), A.Affine(rotate=(-10, 10))]),
+        validation_split=0.2, subset="training", seed=7,
+        workers=2, use_multiprocessing=True)
+    val = ImageFolderSequence("data/flowers", batch_size=32, image_size=(160, 160),
+                              validation_split=0.2, subset="validation")
+    model.fit(train, validation_data=val, epochs=10, shuffle=False)
+    ```
+
+    Pass `shuffle=False` to `fit`: the sequence reshuffles itself, seeded;
+    Keras' own batch shuffle uses the unseeded global `random` module.
+
+    Args:
+        directory: Root folder; each sub-folder is a class.
+        mixup_alpha: `lam ~ Beta(mixup_alpha, mixup_alpha)`; 0 disables mixup.
+        cutmix_alpha: Beta parameter for CutMix; 0 disables CutMix.
+        switch_prob: When both are on, the chance a sample uses CutMix.
+        mix_prob: The chance a sample is mixed at all.
+        label_smoothing: `y * (1 - eps) + eps / num_classes`, as in Keras'
+            categorical cross-entropy.
+        mix_mode: `"sample"` (one `lam` per sample) or `"batch"` (one per batch).
+        pairing: `"batch"` (partners from the same batch, each image decoded
+            once) or `"dataset"` (a partner drawn from a second permutation of
+            the whole dataset and decoded separately, as two zipped
+            iterators do; twice the decoding).
+        **kwargs: All arguments of `ImageFolderSequence`.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        *,
+        mixup_alpha: float = 0.2,
+        cutmix_alpha: float = 0.0,
+        switch_prob: float = 0.5,
+        mix_prob: float = 1.0,
+        label_smoothing: float = 0.0,
+        mix_mode: str = "sample",
+        pairing: str = "batch",
+        **kwargs: Any,
+    ):
+        self._mix = MixConfig(
+            mixup_alpha=mixup_alpha,
+            cutmix_alpha=cutmix_alpha,
+            switch_prob=switch_prob,
+            mix_prob=mix_prob,
+            label_smoothing=label_smoothing,
+            mix_mode=mix_mode,
+        )
+        self._pairing = pairing
+        super().__init__(directory, **kwargs)
+
+    @property
+    def mix_config(self) -> MixConfig:
+        return self._mix  # type: ignore[return-value]  # always set above
