@@ -12,9 +12,13 @@ class ImageDecodeError(OSError):
     """
 
     def __init__(self, filename: str, reason: str):
-        super().__init__(f"Could not decode image {filename!r}: {reason}")
+        self.message = f"Could not decode image {filename!r}: {reason}"
+        super().__init__(self.message)
         self.filename = filename
         self.reason = reason
+
+    def __str__(self) -> str:
+        return self.message
 
     def __reduce__(self):  # keep both fields across process boundaries
         return (type(self), (self.filename, self.reason))

@@ -209,6 +209,7 @@ def mix_images(
     if out is None:
         out = np.empty(images.shape, dtype=np.float32)
     lam, partner, method, boxes = params.lam, params.partner, params.method, params.boxes
+    top = np.float32(high)
     for i in range(len(images)):
         src, dst = images[i], out[i]
         if method[i] == MIXUP:
@@ -222,6 +223,8 @@ def mix_images(
                 np.multiply(patch, np.float32(scale), out=dst[y0:y1, x0:x1])
                 if low:
                     dst[y0:y1, x0:x1] += np.float32(low)
+        # Float32 rounding of the weights can overshoot `high` by an ulp (255 * float32(1/255) > 1).
+        np.minimum(dst, top, out=dst)
     return out
 
 
