@@ -1,0 +1,136 @@
+"""The batch path without Keras: determinism in any mode and order of access."""
+
+import multiprocessing
+import pickle
+from concurrent.futures import ThreadPoolExecutor
+
+import albumentations as A
+import numpy as np
+import pytest
+
+from mixup_sequence import index_directory
+from mixup_sequence.loader import BatchLoader
+from mixup_sequence.mixing import MixConfig
+from mixup_sequence.options import LoaderOptions
+
+
+def make_loader(root, **overrides):
+    opts = dict(batch_size=4, image_size=(8, 8))
+    mix = overrides.pop("mix", MixConfig(mixup_alpha=0.4, cutmix_alpha=1.0))
+    augment = overrides.pop("augment", A.Compose([A.HorizontalFlip(), A.Affine(rotate=(-20, 20), p=0.7)]))
+    seed = overrides.pop("seed", 11)
+    opts.update(overrides)
+    return BatchLoader(index_directory(root), LoaderOptions(**opts), seed, augment=augment, mix=mix)
+
+
+def all_batches(loader, epoch, order=None):
+    order = range(len(loader)) if order is None else order
+    return {i: loader.load_batch(epoch, i) for i in order}
+
+
+def assert_same(a, b):
+    assert a.keys() == b.keys()
+    for i in a:
+        np.testing.assert_array_equal(a[i][0], b[i][0])
+        np.testing.assert_array_equal(a[i][1], b[i][1])
+
+
+def _load_in_child(args):
+    loader, epoch, i = args
+    return i, loader.load_batch(epoch, i)
+
+
+def test_any_order_and_fresh_objects_agree(textured_tree):
+    reference = all_batches(make_loader(textured_tree), epoch=2)
+    shuffled = all_batches(make_loader(textured_tree), epoch=2, order=[4, 1, 3, 0, 2, 1])
+    assert_same({i: reference[i] for i in shuffled}, shuffled)
+
+
+def test_threads_agree_with_serial(textured_tree):
+    loader = make_loader(textured_tree)
+    reference = all_batches(loader, epoch=1)
+    with ThreadPoolExecutor(2) as pool:
+        got = dict(zip(range(len(loader)), pool.map(lambda i: loader.load_batch(1, i), range(len(loader)))))
+    assert_same(reference, got)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_processes_agree_with_serial(textured_tree, method):
+    loader = make_loader(textured_tree)
+    reference = all_batches(loader, epoch=3)
+    ctx = multiprocessing.get_context(method)
+    with ctx.Pool(2) as pool:
+        got = dict(pool.map(_load_in_child, [(loader, 3, i) for i in range(len(loader))]))
+    assert_same(reference, got)
+
+
+def test_epochs_differ_and_shuffle_covers_every_sample(textured_tree):
+    loader = make_loader(textured_tree, mix=None, augment=None)
+    n = loader.index.samples
+    orders = [np.concatenate([loader.batch_samples(e, i) for i in range(len(loader))]) for e in range(3)]
+    for order in orders:
+        assert sorted(order.tolist()) == list(range(n))
+    assert not np.array_equal(orders[0], orders[1])
+    unshuffled = make_loader(textured_tree, shuffle=False)
+    assert np.concatenate([unshuffled.batch_samples(5, i) for i in range(len(unshuffled))]).tolist() == list(range(n))
+
+
+def test_seed_changes_batches(textured_tree):
+    a = make_loader(textured_tree, seed=1).load_batch(0, 0)
+    b = make_loader(textured_tree, seed=2).load_batch(0, 0)
+    assert not np.array_equal(a[0], b[0])
+
+
+@pytest.mark.parametrize("batch_size, drop, lengths", [(4, False, [4, 4, 4, 4, 2]), (4, True, [4] * 4), (1, False, [1] * 18), (5, False, [5, 5, 5, 3])])
+def test_partial_last_batch_and_odd_sizes(textured_tree, batch_size, drop, lengths):
+    loader = make_loader(textured_tree, batch_size=batch_size, drop_remainder=drop)
+    got = [loader.load_batch(0, i) for i in range(len(loader))]
+    assert [len(x) for x, _ in got] == lengths
+    for x, y in got:
+        assert x.dtype == np.float32 and y.dtype == np.float32
+        assert x.shape[1:] == (8, 8, 3) and y.shape[1:] == (2,)
+        np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)
+        assert x.min() >= 0 and x.max() <= 1
+    with pytest.raises(IndexError):
+        loader.load_batch(0, len(loader))
+
+
+def test_drop_remainder_larger_than_dataset(textured_tree):
+    with pytest.raises(ValueError, match="no batch"):
+        make_loader(textured_tree, batch_size=100, drop_remainder=True)
+
+
+def test_augmentation_keyed_by_sample_not_position(textured_tree):
+    # The same sample in the same epoch gets the same augmentation whatever its batch.
+    small = make_loader(textured_tree, mix=None, shuffle=False, batch_size=3)
+    large = make_loader(textured_tree, mix=None, shuffle=False, batch_size=6)
+    np.testing.assert_array_equal(small.load_batch(0, 1)[0], large.load_batch(0, 0)[0][3:])
+
+
+def test_dataset_pairing_decodes_partners_separately(textured_tree):
+    loader = make_loader(textured_tree, pairing="dataset", augment=None, mix=MixConfig(mixup_alpha=1.0))
+    partners = np.concatenate([loader.partner_samples(0, i) for i in range(len(loader))])
+    assert sorted(partners.tolist()) == list(range(loader.index.samples))
+    x, y = loader.load_batch(0, 0)
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(loader.load_batch(0, 0)[0], x)
+
+
+def test_pickle_is_small_and_equivalent(textured_tree):
+    loader = make_loader(textured_tree)
+    reference = loader.load_batch(1, 2)
+    blob = pickle.dumps(loader)
+    assert len(blob) < 20_000
+    clone = pickle.loads(blob)
+    np.testing.assert_array_equal(clone.load_batch(1, 2)[0], reference[0])
+
+
+def test_errors_name_file_class_and_batch(textured_tree):
+    victim = sorted((textured_tree / "b").iterdir())[0]
+    victim.write_bytes(b"garbage")
+    loader = make_loader(textured_tree, shuffle=False, batch_size=18)
+    with pytest.raises(OSError) as info:
+        loader.load_batch(0, 0)
+    assert victim.name in str(info.value)
+    notes = "\n".join(getattr(info.value, "__notes__", []))
+    assert "class 'b'" in notes and "batch 0 of epoch 0" in notes

@@ -1,0 +1,124 @@
+"""The Keras PyDataset: arguments, epochs, and fit in every worker mode."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from mixup_sequence import ImageFolderSequence, MixupSequence  # noqa: E402
+
+pytestmark = pytest.mark.keras
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, received",
+    [
+        ({"batch_size": 0}, ValueError, "batch_size=0"),
+        ({"image_size": (0, 4)}, ValueError, "image_size=(0, 4)"),
+        ({"image_size": (4, 4, 3)}, ValueError, "image_size=(4, 4, 3)"),
+        ({"color_mode": "cmyk"}, ValueError, "color_mode='cmyk'"),
+        ({"interpolation": "fancy"}, ValueError, "interpolation='fancy'"),
+        ({"validation_split": 1.2, "subset": "training"}, ValueError, "validation_split=1.2"),
+        ({"validation_split": 0.2}, ValueError, "subset=None"),
+        ({"subset": "training"}, ValueError, "validation_split=None"),
+        ({"validation_split": 0.2, "subset": "test"}, ValueError, "subset='test'"),
+        ({"mixup_alpha": -0.1}, ValueError, "mixup_alpha=-0.1"),
+        ({"switch_prob": 2}, ValueError, "switch_prob=2"),
+        ({"mix_prob": -1}, ValueError, "mix_prob=-1"),
+        ({"mix_mode": "pair"}, ValueError, "mix_mode='pair'"),
+        ({"pairing": "global"}, ValueError, "pairing='global'"),
+        ({"seed": -3}, ValueError, "seed=-3"),
+        ({"value_range": (1, 0)}, ValueError, "value_range=(1, 0)"),
+        ({"augment": "flip"}, TypeError, "augment='flip'"),
+        ({"shuffle": "yes"}, TypeError, "shuffle='yes'"),
+    ],
+)
+def test_bad_arguments_fail_before_touching_the_disk(kwargs, error, received):
+    with pytest.raises(error) as info:
+        MixupSequence("/definitely/not/a/folder", **kwargs)
+    assert f"Received: {received}" in str(info.value) or received in str(info.value)
+
+
+def test_attributes_repr_and_seed(tree):
+    seq = MixupSequence(tree, batch_size=4, image_size=(8, 8))
+    assert seq.class_names == ["cat", "dog", "fox"]
+    assert seq.class_indices == {"cat": 0, "dog": 1, "fox": 2}
+    assert seq.samples == 18 and seq.num_classes == 3 and len(seq) == 5
+    assert isinstance(seq.seed, int) and 0 <= seq.seed < 2**32
+    assert "MixupSequence(" in repr(seq) and f"seed={seq.seed}" in repr(seq)
+    again = MixupSequence(tree, batch_size=4, image_size=(8, 8), seed=seq.seed)
+    np.testing.assert_array_equal(again[2][0], seq[2][0])
+
+
+def test_validation_subset_is_one_hot_and_unmixed(tree):
+    val = ImageFolderSequence(tree, batch_size=32, image_size=(8, 8), validation_split=0.34, subset="validation")
+    train = ImageFolderSequence(tree, batch_size=32, image_size=(8, 8), validation_split=0.34, subset="training", seed=1)
+    assert val.samples + train.samples == 18
+    assert not set(val.filepaths) & set(train.filepaths)
+    x, y = val[0]
+    assert set(np.unique(y)) == {0.0, 1.0}
+    # Solid images: each unmixed image is one colour.
+    assert (x == x[:, :1, :1]).all()
+
+
+def test_epoch_numbering_follows_the_keras_protocol(tree):
+    seq = MixupSequence(tree, batch_size=4, image_size=(8, 8), seed=3)
+    first = seq[0][0]
+    seq.on_epoch_end()  # Keras' iterator reset before training
+    assert seq.epoch == 0
+    for expected in (1, 2, 3):
+        seq.on_epoch_begin()
+        seq.on_epoch_end()
+        assert seq.epoch == expected
+    seq.on_epoch_end()  # a second fit's reset
+    assert seq.epoch == 3
+    # JAX / PyTorch with an unbuilt model: a discarded prefetch, then the reset.
+    other = MixupSequence(tree, batch_size=4, image_size=(8, 8), seed=3)
+    other.on_epoch_begin()
+    other.on_epoch_end()
+    assert other.epoch == 0
+    other.on_epoch_begin()
+    other.on_epoch_end()
+    assert other.epoch == 1
+    other.set_epoch(0)
+    np.testing.assert_array_equal(other[0][0], first)
+    with pytest.raises(ValueError, match="epoch=-1"):
+        other.set_epoch(-1)
+
+
+def test_pickles_small(tree):
+    seq = MixupSequence(tree, batch_size=4, image_size=(8, 8), seed=3, workers=2, use_multiprocessing=True)
+    blob = pickle.dumps(seq)
+    assert len(blob) < 20_000
+    clone = pickle.loads(blob)
+    np.testing.assert_array_equal(clone[1][0], seq[1][0])
+
+
+def _fit_weights(root, seed, **workers):
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    tf.config.experimental.enable_op_determinism()
+    seq = MixupSequence(
+        root, batch_size=4, image_size=(8, 8), mixup_alpha=0.4, cutmix_alpha=1.0, seed=seed, **workers
+    )
+    model = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="categorical_crossentropy")
+    model.fit(seq, epochs=3, shuffle=False, verbose=0)
+    assert seq.epoch == 3
+    return [w.copy() for w in model.get_weights()]
+
+
+@pytest.mark.slow
+def test_fit_identical_weights_in_every_worker_mode(textured_tree):
+    reference = _fit_weights(textured_tree, seed=5)
+    for workers in ({"workers": 2}, {"workers": 2, "use_multiprocessing": True}, {}):
+        got = _fit_weights(textured_tree, seed=5, **workers)
+        for a, b in zip(reference, got):
+            np.testing.assert_array_equal(a, b)
+    other_seed = _fit_weights(textured_tree, seed=6)
+    assert not all(np.array_equal(a, b) for a, b in zip(reference, other_seed))
