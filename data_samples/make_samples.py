@@ -92,7 +92,7 @@ def main(rng: np.random.Generator) -> None:
         # Which positions within the class get which format / the nested folder.
         order = rng.permutation(PER_CLASS)
         rgba_pos = set(order[:N_RGBA].tolist())
-        jpeg_pos = set(order[N_RGBA:N_RGBA + N_JPEG].tolist())
+        jpeg_pos = set(order[N_RGBA : N_RGBA + N_JPEG].tolist())
         nested_pos = set(rng.choice(PER_CLASS, size=N_NESTED, replace=False).tolist())
 
         for pos, idx in enumerate(indices):

@@ -59,8 +59,7 @@ class FolderIndex:
 
     def __repr__(self) -> str:
         return (
-            f"FolderIndex(directory={self.directory!r}, samples={self.samples}, "
-            f"class_names={list(self.class_names)!r})"
+            f"FolderIndex(directory={self.directory!r}, samples={self.samples}, class_names={list(self.class_names)!r})"
         )
 
 

@@ -37,14 +37,9 @@ class LoaderOptions:
         if not _is_int(self.batch_size) or self.batch_size < 1:
             raise ValueError(f"`batch_size` must be an integer >= 1. Received: batch_size={self.batch_size!r}")
         size = self.image_size
-        if (
-            not isinstance(size, (tuple, list))
-            or len(size) != 2
-            or not all(_is_int(s) and s > 0 for s in size)
-        ):
+        if not isinstance(size, (tuple, list)) or len(size) != 2 or not all(_is_int(s) and s > 0 for s in size):
             raise ValueError(
-                "`image_size` must be a tuple of two positive integers (height, width). "
-                f"Received: image_size={size!r}"
+                f"`image_size` must be a tuple of two positive integers (height, width). Received: image_size={size!r}"
             )
         object.__setattr__(self, "image_size", (int(size[0]), int(size[1])))
         if self.color_mode not in COLOR_MODES:
@@ -58,9 +53,7 @@ class LoaderOptions:
             )
         split, subset = self.validation_split, self.subset
         if split is not None and not (isinstance(split, numbers.Real) and 0 < split < 1):
-            raise ValueError(
-                f"`validation_split` must be a number in (0, 1). Received: validation_split={split!r}"
-            )
+            raise ValueError(f"`validation_split` must be a number in (0, 1). Received: validation_split={split!r}")
         if subset is not None and subset not in SUBSETS:
             raise ValueError(f"`subset` must be one of {SUBSETS}. Received: subset={subset!r}")
         if (split is None) != (subset is None):
@@ -88,5 +81,5 @@ class LoaderOptions:
 
 
 def check_seed(seed: object) -> None:
-    if seed is not None and (not _is_int(seed) or seed < 0):
+    if seed is not None and (not _is_int(seed) or int(seed) < 0):  # type: ignore[call-overload]
         raise ValueError(f"`seed` must be None or an integer >= 0. Received: seed={seed!r}")

@@ -81,7 +81,10 @@ def test_seed_changes_batches(textured_tree):
     assert not np.array_equal(a[0], b[0])
 
 
-@pytest.mark.parametrize("batch_size, drop, lengths", [(4, False, [4, 4, 4, 4, 2]), (4, True, [4] * 4), (1, False, [1] * 18), (5, False, [5, 5, 5, 3])])
+@pytest.mark.parametrize(
+    "batch_size, drop, lengths",
+    [(4, False, [4, 4, 4, 4, 2]), (4, True, [4] * 4), (1, False, [1] * 18), (5, False, [5, 5, 5, 3])],
+)
 def test_partial_last_batch_and_odd_sizes(textured_tree, batch_size, drop, lengths):
     loader = make_loader(textured_tree, batch_size=batch_size, drop_remainder=drop)
     got = [loader.load_batch(0, i) for i in range(len(loader))]

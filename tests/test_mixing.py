@@ -160,7 +160,9 @@ def test_probability_out_of_range_rejected(name):
     mix_mode=st.sampled_from(["sample", "batch"]),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_labels_match_pixel_shares(batch, height, width, mixup_alpha, cutmix_alpha, switch_prob, mix_prob, mix_mode, seed):
+def test_labels_match_pixel_shares(
+    batch, height, width, mixup_alpha, cutmix_alpha, switch_prob, mix_prob, mix_mode, seed
+):
     rng = np.random.default_rng(seed)
     config = MixConfig(mixup_alpha, cutmix_alpha, switch_prob, mix_prob, mix_mode=mix_mode)
     p = mixing.sample_mix_params(config, rng, batch, (height, width))

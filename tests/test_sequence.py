@@ -54,7 +54,9 @@ def test_attributes_repr_and_seed(tree):
 
 def test_validation_subset_is_one_hot_and_unmixed(tree):
     val = ImageFolderSequence(tree, batch_size=32, image_size=(8, 8), validation_split=0.34, subset="validation")
-    train = ImageFolderSequence(tree, batch_size=32, image_size=(8, 8), validation_split=0.34, subset="training", seed=1)
+    train = ImageFolderSequence(
+        tree, batch_size=32, image_size=(8, 8), validation_split=0.34, subset="training", seed=1
+    )
     assert val.samples + train.samples == 18
     assert not set(val.filepaths) & set(train.filepaths)
     x, y = val[0]
@@ -101,9 +103,7 @@ def _fit_weights(root, seed, **workers):
 
     keras.utils.set_random_seed(0)
     tf.config.experimental.enable_op_determinism()
-    seq = MixupSequence(
-        root, batch_size=4, image_size=(8, 8), mixup_alpha=0.4, cutmix_alpha=1.0, seed=seed, **workers
-    )
+    seq = MixupSequence(root, batch_size=4, image_size=(8, 8), mixup_alpha=0.4, cutmix_alpha=1.0, seed=seed, **workers)
     model = keras.Sequential(
         [keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")]
     )
