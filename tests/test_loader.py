@@ -137,3 +137,20 @@ def test_errors_name_file_class_and_batch(textured_tree):
     assert victim.name in str(info.value)
     notes = "\n".join(getattr(info.value, "__notes__", []))
     assert "class 'b'" in notes and "batch 0 of epoch 0" in notes
+
+
+def test_forked_workers_after_opencv_pool_ran_in_parent_do_not_hang(textured_tree):
+    import cv2
+
+    from mixup_sequence import _threads
+
+    # Run OpenCV's own thread pool in the parent first, as a user's code may.
+    cv2.resize(np.zeros((2000, 2000, 3), np.uint8), (1000, 1000))
+    _threads.limit_opencv_threads_for_workers()  # what the Sequence does when given workers
+    assert cv2.getNumThreads() == 1
+    loader = make_loader(textured_tree)
+    reference = all_batches(loader, epoch=0)
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        result = pool.map_async(_load_in_child, [(loader, 0, i) for i in range(len(loader))])
+        got = dict(result.get(timeout=120))  # a hang fails here instead of blocking CI
+    assert_same(reference, got)
