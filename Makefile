@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export NO_ALBUMENTATIONS_UPDATE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: venv demo test test-fast lint typecheck samples clean
+.PHONY: venv demo test test-fast lint typecheck samples bench-mixing clean
 
 venv: $(VENV)/.installed
 
@@ -25,11 +25,14 @@ test-fast: venv  ## seconds: everything that does not start Keras
 	$(PY) -m pytest -q -m "not keras and not slow"
 
 lint: venv
-	$(PY) -m ruff check mixup_sequence tests examples data_samples
-	$(PY) -m ruff format --check mixup_sequence tests examples data_samples
+	$(PY) -m ruff check mixup_sequence tests examples data_samples benchmarks
+	$(PY) -m ruff format --check mixup_sequence tests examples data_samples benchmarks
 
 typecheck: venv
 	$(PY) -m mypy
+
+bench-mixing: venv  ## mixing a 64x224x224x3 batch: this library vs whole-batch NumPy, same run
+	$(PY) benchmarks/bench_mixing.py
 
 samples: venv  ## rebuild data_samples/digits from scikit-learn's bundled digits
 	$(PY) data_samples/make_samples.py

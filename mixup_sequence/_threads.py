@@ -1,4 +1,6 @@
-"""Keep OpenCV's own thread pool out of the way of data-loading workers.
+"""Threads and processes: OpenCV's thread pool, and per-thread state.
+
+Keep OpenCV's own thread pool out of the way of data-loading workers.
 
 Each worker decodes whole images; letting OpenCV also start a pool per
 worker oversubscribes the cores. Calling `cv2.setNumThreads` inside a
@@ -13,6 +15,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
+from typing import Any
 
 import cv2
 
@@ -33,3 +37,23 @@ def limit_opencv_threads_for_workers() -> None:
     if cv2.getNumThreads() != 1:
         logger.debug("Setting cv2.setNumThreads(1) in process %d for data-loading workers.", pid)
         cv2.setNumThreads(1)
+
+
+class PerThread:
+    """Mixin: `self._local` holds per-thread scratch state.
+
+    It is never pickled (a worker process starts with none) and each thread
+    sees only its own.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import copy
 import inspect
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from mixup_sequence import _rng
+from mixup_sequence._threads import PerThread
 
 
 def _accepts_rng(fn: Callable[..., Any]) -> bool:
@@ -34,7 +34,7 @@ def _accepts_rng(fn: Callable[..., Any]) -> bool:
     return "rng" in params
 
 
-class Augmenter:
+class Augmenter(PerThread):
     """Applies `augment` to one image with an explicit generator.
 
     Args:
@@ -47,19 +47,10 @@ class Augmenter:
                 "`augment` must be an Albumentations transform or a callable that takes "
                 f"a uint8 HWC image. Received: augment={augment!r}"
             )
+        super().__init__()
         self.augment = augment
         self._is_albumentations = hasattr(augment, "set_random_state")
         self._wants_rng = not self._is_albumentations and _accepts_rng(augment)
-        self._local = threading.local()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_local"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._local = threading.local()
 
     def _pipeline(self) -> Any:
         pipeline = getattr(self._local, "pipeline", None)

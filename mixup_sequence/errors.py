@@ -20,5 +20,5 @@ class ImageDecodeError(OSError):
     def __str__(self) -> str:
         return self.message
 
-    def __reduce__(self):  # keep both fields across process boundaries
-        return (type(self), (self.filename, self.reason))
+    def __reduce__(self):  # keep the fields and any notes across process boundaries
+        return (type(self), (self.filename, self.reason), self.__dict__)

@@ -16,22 +16,42 @@ import numpy as np
 ALLOWED_FORMATS = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 
 
+def _pack(relative_paths: Sequence[str]) -> tuple[bytes, np.ndarray]:
+    """Packs paths into one UTF-8 blob and `n + 1` offsets (no per-file objects)."""
+    encoded = [p.encode("utf-8") for p in relative_paths]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return b"".join(encoded), offsets
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class FolderIndex:
     """The images of a class-folder tree.
 
+    Paths are stored relative to `directory`, packed into one UTF-8 blob
+    with offsets, so a large index is small in memory and cheap to pickle
+    into worker processes.
+
     Attributes:
         directory: The root directory that was indexed.
         class_names: Class names, in label order.
-        filepaths: Absolute-or-as-given paths of the images, a NumPy string
-            array, sorted by class and then by path within the class.
-        labels: Integer label of each image (`int32`).
+        labels: Integer label of each image (`int32`), sorted by class and
+            then by path within the class.
     """
 
     directory: str
     class_names: tuple[str, ...]
-    filepaths: np.ndarray
     labels: np.ndarray
+    _blob: bytes
+    _offsets: np.ndarray
+
+    @classmethod
+    def from_paths(
+        cls, directory: str, class_names: Sequence[str], relative_paths: Sequence[str], labels: np.ndarray
+    ) -> FolderIndex:
+        """Builds an index from paths relative to `directory` (with "/" separators)."""
+        blob, offsets = _pack(relative_paths)
+        return cls(directory, tuple(class_names), np.asarray(labels, dtype=np.int32), blob, offsets)
 
     @property
     def class_indices(self) -> dict[str, int]:
@@ -45,17 +65,29 @@ class FolderIndex:
     @property
     def samples(self) -> int:
         """The number of images."""
-        return len(self.filepaths)
+        return len(self.labels)
+
+    def relative_path(self, k: int) -> str:
+        """Path of image `k` relative to `directory`, with "/" separators."""
+        return self._blob[self._offsets[k] : self._offsets[k + 1]].decode("utf-8")
+
+    def path(self, k: int) -> str:
+        """Path of image `k` (`directory` joined with its relative path)."""
+        return os.path.join(self.directory, *self.relative_path(k).split("/"))
 
     def relative_paths(self) -> list[str]:
-        """Paths relative to `directory`, with `/` separators."""
-        root = self.directory
-        return [os.path.relpath(p, root).replace(os.sep, "/") for p in self.filepaths]
+        return [self.relative_path(k) for k in range(self.samples)]
+
+    @property
+    def filepaths(self) -> np.ndarray:
+        """All image paths as a NumPy string array (built on each access)."""
+        return np.array([self.path(k) for k in range(self.samples)], dtype=str)
 
     def take(self, indices: np.ndarray) -> FolderIndex:
         """Returns the index restricted to `indices` (kept in the given order)."""
         indices = np.asarray(indices, dtype=np.int64)
-        return dataclasses.replace(self, filepaths=self.filepaths[indices], labels=self.labels[indices])
+        paths = [self.relative_path(int(k)) for k in indices]
+        return FolderIndex.from_paths(self.directory, self.class_names, paths, self.labels[indices])
 
     def __repr__(self) -> str:
         return (
@@ -67,12 +99,15 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _walk_images(top: str, follow_links: bool) -> list[str]:
-    """Returns the image paths under `top`, sorted, skipping hidden entries.
+def _walk_images(root: str, class_name: str, follow_links: bool) -> list[str]:
+    """Returns the image paths under `root/class_name`, relative to `root`, sorted.
+
+    Hidden files and folders are skipped.
 
     Directories are identified by `(st_dev, st_ino)` so that a symlink loop
     is visited once instead of recursing until the path is too long.
     """
+    top = os.path.join(root, class_name)
     found: list[str] = []
     seen: set[tuple[int, int]] = set()
     stack = [top]
@@ -97,12 +132,13 @@ def _walk_images(top: str, follow_links: bool) -> list[str]:
                         found.append(entry.path)
         except OSError:
             continue
-    # Sort by the path inside the class folder, with "/" so nesting sorts alike everywhere.
-    found.sort(key=lambda p: os.path.relpath(p, top).replace(os.sep, "/"))
-    return found
+    # Sort with "/" separators, so nesting sorts alike on every platform.
+    relative = [os.path.relpath(p, root).replace(os.sep, "/") for p in found]
+    relative.sort()
+    return relative
 
 
-def list_class_folders(directory: str, follow_links: bool = False) -> list[str]:
+def list_class_folders(directory: str) -> list[str]:
     """Returns the sorted, non-hidden sub-folder names of `directory`."""
     if not os.path.exists(directory):
         raise FileNotFoundError(f"Directory not found. Received: directory={directory!r}")
@@ -111,7 +147,8 @@ def list_class_folders(directory: str, follow_links: bool = False) -> list[str]:
     names = []
     with os.scandir(directory) as entries:
         for entry in entries:
-            if not _is_hidden(entry.name) and entry.is_dir(follow_symlinks=follow_links):
+            # As in Keras, a symlinked class folder counts; `follow_links` governs sub-folders.
+            if not _is_hidden(entry.name) and entry.is_dir(follow_symlinks=True):
                 names.append(entry.name)
     return sorted(names)
 
@@ -132,7 +169,8 @@ def index_directory(
     Args:
         directory: Root of the tree.
         class_names: Optional class folders to use, in label order.
-        follow_links: Whether to descend into symlinked folders.
+        follow_links: Whether to descend into symlinked sub-folders of a
+            class (symlinked class folders themselves always count, as in Keras).
 
     Returns:
         A `FolderIndex`.
@@ -143,7 +181,7 @@ def index_directory(
         ValueError: `class_names` names a folder that does not exist.
     """
     directory = os.fspath(directory)
-    available = list_class_folders(directory, follow_links)
+    available = list_class_folders(directory)
     if class_names is None:
         if not available:
             raise FileNotFoundError(
@@ -159,13 +197,12 @@ def index_directory(
                 f"`class_names` must name sub-folders of {directory!r} (available: {available}). "
                 f"Missing: {missing}. Received: class_names={names}"
             )
-    per_class = [_walk_images(os.path.join(directory, n), follow_links) for n in names]
+    per_class = [_walk_images(directory, n, follow_links) for n in names]
     empty = [n for n, files in zip(names, per_class) if not files]
     if empty:
         raise FileNotFoundError(
             f"No images found in class folder(s) {empty} of {directory!r}. "
             f"Allowed formats: {', '.join(ALLOWED_FORMATS)} (any case)."
         )
-    filepaths = np.array([p for files in per_class for p in files], dtype=str)
     labels = np.repeat(np.arange(len(names), dtype=np.int32), [len(f) for f in per_class])
-    return FolderIndex(directory=directory, class_names=tuple(names), filepaths=filepaths, labels=labels)
+    return FolderIndex.from_paths(directory, names, [p for files in per_class for p in files], labels)

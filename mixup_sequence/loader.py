@@ -13,27 +13,27 @@ Keys of the random streams (see `_rng`):
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from mixup_sequence import _rng, mixing
+from mixup_sequence._threads import PerThread
 from mixup_sequence.augment import Augmenter
 from mixup_sequence.decode import COLOR_MODES, load_image
 from mixup_sequence.index import FolderIndex
 from mixup_sequence.options import LoaderOptions
 
 
-class BatchLoader:
+class BatchLoader(PerThread):
     """Produces `(x, y)` batches from a `FolderIndex`.
 
     Args:
         index: The files and labels.
         options: A `LoaderOptions`.
         seed: An integer seed.
-        augment: Optional per-image transform (see `augment.Augmenter`).
+        augment: Optional per-image transform, or an `augment.Augmenter`.
         mix: A `MixConfig`, or None for plain one-hot batches.
     """
 
@@ -45,10 +45,11 @@ class BatchLoader:
         augment: Callable[..., Any] | None = None,
         mix: mixing.MixConfig | None = None,
     ):
+        super().__init__()
         self.index = index
         self.options = options
         self.seed = seed
-        self.augmenter = Augmenter(augment) if augment is not None else None
+        self.augmenter = augment if augment is None or isinstance(augment, Augmenter) else Augmenter(augment)
         self.mix = mix if mix is not None and mix.enabled else None
         self.label_smoothing = mix.label_smoothing if mix is not None else 0.0
         n, b = index.samples, options.batch_size
@@ -58,25 +59,13 @@ class BatchLoader:
                 f"`drop_remainder=True` with `batch_size` larger than the {n} samples leaves no batch. "
                 f"Received: batch_size={b}"
             )
-        self._local = threading.local()
-        self._order_cache: tuple[int, np.ndarray] | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_local"]
-        state["_order_cache"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._local = threading.local()
 
     def __len__(self) -> int:
         return self.num_batches
 
     def epoch_order(self, epoch: int) -> np.ndarray:
         """Returns the sample order of `epoch` (index order if not shuffling)."""
-        cached = self._order_cache
+        cached = getattr(self._local, "order", None)
         if cached is not None and cached[0] == epoch:
             return cached[1]
         n = self.index.samples
@@ -84,7 +73,8 @@ class BatchLoader:
             order = _rng.generator(self.seed, _rng.ORDER, epoch).permutation(n)
         else:
             order = np.arange(n)
-        self._order_cache = (epoch, order)
+        order.flags.writeable = False  # callers get views of it
+        self._local.order = (epoch, order)
         return order
 
     def batch_samples(self, epoch: int, i: int) -> np.ndarray:
@@ -108,7 +98,7 @@ class BatchLoader:
         """Decodes (and augments) `samples` into the uint8 array `out`."""
         opts = self.options
         for row, k in enumerate(samples):
-            path = str(self.index.filepaths[k])
+            path = self.index.path(k)
             try:
                 image = load_image(path, opts.image_size, opts.color_mode, opts.interpolation)
                 if self.augmenter is not None:

@@ -23,6 +23,7 @@ into a slice of the output); measured on 64x224x224x3 batches this is
 from __future__ import annotations
 
 import dataclasses
+import numbers
 
 import cv2
 import numpy as np
@@ -54,6 +55,10 @@ class MixConfig:
     mix_mode: str = "sample"
 
     def __post_init__(self) -> None:
+        for name in ("mixup_alpha", "cutmix_alpha", "switch_prob", "mix_prob", "label_smoothing"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"`{name}` must be a number. Received: {name}={value!r}")
         for name in ("mixup_alpha", "cutmix_alpha"):
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0:
@@ -85,6 +90,23 @@ class MixParams:
     partner: np.ndarray
     method: np.ndarray
     boxes: np.ndarray
+
+    @classmethod
+    def identity(cls, batch_size: int) -> MixParams:
+        """Parameters that leave every sample unmixed."""
+        return cls(
+            lam=np.ones(batch_size),
+            partner=np.arange(batch_size, dtype=np.int64),
+            method=np.zeros(batch_size, dtype=np.int8),
+            boxes=np.zeros((batch_size, 4), dtype=np.int64),
+        )
+
+
+def smooth_labels(y: np.ndarray, label_smoothing: float, num_classes: int) -> np.ndarray:
+    """`y * (1 - eps) + eps / num_classes`, as Keras' categorical cross-entropy does."""
+    if not label_smoothing:
+        return y
+    return y * (1.0 - label_smoothing) + label_smoothing / num_classes
 
 
 def cyclic_partners(rng: np.random.Generator, batch_size: int) -> np.ndarray:
@@ -179,9 +201,7 @@ def mix_labels(
     y = np.zeros((n, num_classes), dtype=np.float64)
     np.add.at(y, (rows, labels), params.lam)
     np.add.at(y, (rows, partner_labels[params.partner]), 1.0 - params.lam)
-    if label_smoothing:
-        y = y * (1.0 - label_smoothing) + label_smoothing / num_classes
-    return y.astype(np.float32)
+    return smooth_labels(y, label_smoothing, num_classes).astype(np.float32)
 
 
 def mix_images(
@@ -230,20 +250,11 @@ def mix_images(
 
 def onehot(labels: np.ndarray, num_classes: int, label_smoothing: float = 0.0) -> np.ndarray:
     """Returns `(B, num_classes)` float32 one-hot (optionally smoothed) labels."""
-    y = np.zeros((len(labels), num_classes), dtype=np.float32)
+    y = np.zeros((len(labels), num_classes), dtype=np.float64)
     y[np.arange(len(labels)), labels] = 1.0
-    if label_smoothing:
-        y = y * np.float32(1.0 - label_smoothing) + np.float32(label_smoothing / num_classes)
-    return y
+    return smooth_labels(y, label_smoothing, num_classes).astype(np.float32)
 
 
 def to_float(images: np.ndarray, value_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
     """Converts a uint8 batch to float32 in `value_range` (no mixing)."""
-    n = len(images)
-    params = MixParams(
-        lam=np.ones(n),
-        partner=np.arange(n, dtype=np.int64),
-        method=np.zeros(n, dtype=np.int8),
-        boxes=np.zeros((n, 4), dtype=np.int64),
-    )
-    return mix_images(images, images, params, value_range)
+    return mix_images(images, images, MixParams.identity(len(images)), value_range)

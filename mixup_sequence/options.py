@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import os
 
 from mixup_sequence.decode import COLOR_MODES, INTERPOLATIONS
 from mixup_sequence.split import SUBSETS
@@ -83,3 +84,31 @@ class LoaderOptions:
 def check_seed(seed: object) -> None:
     if seed is not None and (not _is_int(seed) or int(seed) < 0):  # type: ignore[call-overload]
         raise ValueError(f"`seed` must be None or an integer >= 0. Received: seed={seed!r}")
+
+
+def check_keras_arguments(
+    directory: object,
+    class_names: object,
+    follow_links: object,
+    workers: object,
+    use_multiprocessing: object,
+    max_queue_size: object,
+) -> None:
+    """Checks the Sequence's remaining arguments (types only; no disk access)."""
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"`directory` must be a path (str or os.PathLike). Received: directory={directory!r}")
+    if class_names is not None:
+        if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):  # type: ignore[attr-defined]
+            raise TypeError(f"`class_names` must be a list of folder names. Received: class_names={class_names!r}")
+        names = list(class_names)  # type: ignore[call-overload]
+        if len(set(names)) != len(names) or not names:
+            raise ValueError(
+                f"`class_names` must be a non-empty list without duplicates. Received: class_names={names!r}"
+            )
+    for name, value in (("follow_links", follow_links), ("use_multiprocessing", use_multiprocessing)):
+        if not isinstance(value, bool):
+            raise TypeError(f"`{name}` must be a bool. Received: {name}={value!r}")
+    if not _is_int(workers) or workers < 0:  # type: ignore[operator]
+        raise ValueError(f"`workers` must be an integer >= 0. Received: workers={workers!r}")
+    if not _is_int(max_queue_size) or max_queue_size < 1:  # type: ignore[operator]
+        raise ValueError(f"`max_queue_size` must be an integer >= 1. Received: max_queue_size={max_queue_size!r}")

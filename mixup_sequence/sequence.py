@@ -14,10 +14,11 @@ import keras
 import numpy as np
 
 from mixup_sequence import _rng, _threads
+from mixup_sequence.augment import Augmenter
 from mixup_sequence.index import index_directory
 from mixup_sequence.loader import BatchLoader
 from mixup_sequence.mixing import MixConfig
-from mixup_sequence.options import LoaderOptions, check_seed
+from mixup_sequence.options import LoaderOptions, check_keras_arguments, check_seed
 from mixup_sequence.split import split_index
 
 logger = logging.getLogger("mixup_sequence")
@@ -108,13 +109,8 @@ class ImageFolderSequence(keras.utils.PyDataset):
             pairing=self._pairing,
         )
         check_seed(seed)
-        if augment is not None and not callable(augment):
-            raise TypeError(
-                "`augment` must be an Albumentations transform or a callable on a uint8 HWC image. "
-                f"Received: augment={augment!r}"
-            )
-        if not isinstance(workers, int) or workers < 0:
-            raise ValueError(f"`workers` must be an integer >= 0. Received: workers={workers!r}")
+        check_keras_arguments(directory, class_names, follow_links, workers, use_multiprocessing, max_queue_size)
+        augmenter = Augmenter(augment) if augment is not None else None
         super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         index = index_directory(directory, class_names=class_names, follow_links=follow_links)
         if validation_split is not None and subset is not None:
@@ -125,7 +121,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
                     f"validation_split={validation_split}."
                 )
         self.seed = _rng.draw_seed() if seed is None else int(seed)
-        self._loader = BatchLoader(index, options, self.seed, augment=augment, mix=self._mix)
+        self._loader = BatchLoader(index, options, self.seed, augment=augmenter, mix=self._mix)
         self._epoch = 0
         self._epoch_begun = False
         self._seen_epoch_end = False
@@ -175,8 +171,9 @@ class ImageFolderSequence(keras.utils.PyDataset):
         if not isinstance(epoch, (int, np.integer)) or epoch < 0:
             raise ValueError(f"`epoch` must be an integer >= 0. Received: epoch={epoch!r}")
         self._epoch = int(epoch)
+        # As if new: the next fit's reset (or discarded prefetch) must not advance it.
         self._epoch_begun = False
-        self._seen_epoch_end = True
+        self._seen_epoch_end = False
 
     def on_epoch_begin(self) -> None:
         self._epoch_begun = True

@@ -75,15 +75,30 @@ def test_class_names_must_exist(tree):
         index_directory(tree, class_names=["cat", "wolf"])
 
 
-@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
 def test_follow_links_and_symlink_loop(tmp_path):
-    make_tree(tmp_path / "src", {"cat": 2})
+    make_tree(tmp_path / "src", {"cat": 2, "extra": 3})
     root = tmp_path / "root"
     (root / "dog").mkdir(parents=True)
     write_image(root / "dog" / "d.png", (0, 9, 0))
-    os.symlink(tmp_path / "src" / "cat", root / "cat")
+    os.symlink(tmp_path / "src" / "cat", root / "cat")  # a symlinked class folder
+    os.symlink(tmp_path / "src" / "extra", root / "dog" / "linked")  # a symlinked sub-folder
     os.symlink(root / "dog", root / "dog" / "loop")  # a cycle
-    assert index_directory(root).class_names == ("dog",)
+    plain = index_directory(root)
+    assert plain.class_names == ("cat", "dog")  # class folders count either way, as in Keras
+    assert plain.samples == 3
     linked = index_directory(root, follow_links=True)
-    assert linked.class_names == ("cat", "dog")
-    assert linked.samples == 3  # the loop is visited once
+    assert linked.samples == 6  # + the 3 linked images; the loop is visited once
+    assert "dog/linked/img_000.png" in linked.relative_paths()
+
+
+def test_compact_and_picklable(tree):
+    import pickle
+
+    index = index_directory(tree)
+    clone = pickle.loads(pickle.dumps(index))
+    assert clone.relative_paths() == index.relative_paths()
+    assert clone.path(7) == str(tree / "dog" / "img_000.png")
+    np.testing.assert_array_equal(clone.filepaths, index.filepaths)
+    sub = index.take(np.array([9, 2]))
+    assert sub.relative_paths() == ["dog/img_002.png", "cat/img_002.png"]
+    np.testing.assert_array_equal(sub.labels, [1, 0])

@@ -154,3 +154,67 @@ def test_forked_workers_after_opencv_pool_ran_in_parent_do_not_hang(textured_tre
         result = pool.map_async(_load_in_child, [(loader, 0, i) for i in range(len(loader))])
         got = dict(result.get(timeout=120))  # a hang fails here instead of blocking CI
     assert_same(reference, got)
+
+
+@pytest.fixture
+def black_white_tree(tmp_path):
+    """Class "a": black images; class "b": white ones; grayscale PNGs."""
+    import cv2
+
+    root = tmp_path / "bw"
+    for name, value, count in (("a", 0, 7), ("b", 255, 6)):
+        (root / name).mkdir(parents=True)
+        for k in range(count):
+            cv2.imwrite(str(root / name / f"{k}.png"), np.full((9, 11), value, np.uint8))
+    return root
+
+
+@pytest.mark.parametrize("pairing", ["batch", "dataset"])
+@pytest.mark.parametrize("mix_mode", ["sample", "batch"])
+def test_labels_equal_pixel_shares_end_to_end(black_white_tree, pairing, mix_mode):
+    mix = MixConfig(mixup_alpha=1.0, cutmix_alpha=1.0, mix_mode=mix_mode)
+    loader = make_loader(
+        black_white_tree,
+        batch_size=5,
+        image_size=(9, 11),
+        color_mode="grayscale",
+        pairing=pairing,
+        augment=None,
+        mix=mix,
+    )
+    mixed_rows = 0
+    for epoch in range(3):
+        for i in range(len(loader)):
+            x, y = loader.load_batch(epoch, i)
+            assert x.shape[-1] == 1
+            # The brightness of a sample is the share of it that came from class "b".
+            np.testing.assert_allclose(x.reshape(len(x), -1).mean(axis=1), y[:, 1], atol=1e-5)
+            mixed_rows += int(np.sum((y[:, 1] > 0) & (y[:, 1] < 1)))
+    assert mixed_rows > 10
+
+
+def test_value_range_and_label_smoothing_through_the_loader(black_white_tree):
+    mix = MixConfig(mixup_alpha=0.0, label_smoothing=0.1)
+    loader = make_loader(
+        black_white_tree, batch_size=13, image_size=(9, 11), value_range=(0, 255), augment=None, mix=mix, shuffle=False
+    )
+    x, y = loader.load_batch(0, 0)
+    assert set(np.unique(x).tolist()) == {0.0, 255.0}
+    np.testing.assert_allclose(y[0], [0.95, 0.05], rtol=1e-6)
+    np.testing.assert_allclose(y[-1], [0.05, 0.95], rtol=1e-6)
+
+
+def _load_and_fail(args):
+    loader, epoch, i = args
+    loader.load_batch(epoch, i)
+
+
+def test_error_notes_survive_a_worker_process(textured_tree):
+    victim = sorted((textured_tree / "a").iterdir())[2]
+    victim.write_bytes(b"")
+    loader = make_loader(textured_tree, shuffle=False, batch_size=18)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        with pytest.raises(OSError) as info:
+            pool.apply_async(_load_and_fail, ((loader, 4, 0),)).get(timeout=120)
+    assert victim.name in str(info.value)
+    assert "class 'a'" in "\n".join(info.value.__notes__) and "epoch 4" in "\n".join(info.value.__notes__)

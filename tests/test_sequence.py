@@ -33,11 +33,26 @@ pytestmark = pytest.mark.keras
         ({"value_range": (1, 0)}, ValueError, "value_range=(1, 0)"),
         ({"augment": "flip"}, TypeError, "augment='flip'"),
         ({"shuffle": "yes"}, TypeError, "shuffle='yes'"),
+        ({"mixup_alpha": "0.2"}, TypeError, "mixup_alpha='0.2'"),
+        ({"switch_prob": None}, TypeError, "switch_prob=None"),
+        ({"class_names": "dog"}, TypeError, "class_names='dog'"),
+        ({"class_names": ["a", "a"]}, ValueError, "class_names=['a', 'a']"),
+        ({"follow_links": 1}, TypeError, "follow_links=1"),
+        ({"use_multiprocessing": "yes"}, TypeError, "use_multiprocessing='yes'"),
+        ({"workers": -1}, ValueError, "workers=-1"),
+        ({"max_queue_size": 0}, ValueError, "max_queue_size=0"),
+        ({"drop_remainder": None}, TypeError, "drop_remainder=None"),
     ],
 )
-def test_bad_arguments_fail_before_touching_the_disk(kwargs, error, received):
+@pytest.mark.parametrize("cls", [MixupSequence, ImageFolderSequence])
+def test_bad_arguments_fail_before_touching_the_disk(cls, kwargs, error, received):
+    mixing_args = {"mixup_alpha", "cutmix_alpha", "switch_prob", "mix_prob", "mix_mode", "pairing"}
+    if cls is ImageFolderSequence and mixing_args & kwargs.keys():
+        with pytest.raises(TypeError, match="unexpected keyword"):
+            cls("/definitely/not/a/folder", **kwargs)
+        return
     with pytest.raises(error) as info:
-        MixupSequence("/definitely/not/a/folder", **kwargs)
+        cls("/definitely/not/a/folder", **kwargs)
     assert f"Received: {received}" in str(info.value) or received in str(info.value)
 
 
@@ -86,6 +101,11 @@ def test_epoch_numbering_follows_the_keras_protocol(tree):
     assert other.epoch == 1
     other.set_epoch(0)
     np.testing.assert_array_equal(other[0][0], first)
+    # After a jump, a fit on JAX / PyTorch with an unbuilt model still starts at that epoch.
+    other.set_epoch(5)
+    other.on_epoch_begin()
+    other.on_epoch_end()
+    assert other.epoch == 5
     with pytest.raises(ValueError, match="epoch=-1"):
         other.set_epoch(-1)
 
