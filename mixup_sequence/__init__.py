@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from mixup_sequence.errors import ImageDecodeError
 from mixup_sequence.index import ALLOWED_FORMATS, FolderIndex, index_directory
 from mixup_sequence.mixing import MixConfig, MixParams
+from mixup_sequence.workers import WorkerError
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,7 @@ __all__ = [
     "MixConfig",
     "MixParams",
     "MixupSequence",
+    "WorkerError",
     "index_directory",
 ]
 

@@ -109,30 +109,51 @@ class BatchLoader(PerThread):
                 raise
             out[row] = image
 
-    def load_batch(self, epoch: int, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Returns batch `i` of `epoch` as `(x, y)`: float32 images, float32 soft labels."""
+    def batch_shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Shapes of a full batch's `x` and `y`."""
+        h, w = self.options.image_size
+        b = self.options.batch_size
+        return (b, h, w, COLOR_MODES[self.options.color_mode]), (b, self.index.num_classes)
+
+    def load_batch(
+        self, epoch: int, i: int, out: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Returns batch `i` of `epoch` as `(x, y)`: float32 images, float32 soft labels.
+
+        Args:
+            epoch: The epoch.
+            i: The batch index within the epoch.
+            out: Optional full-batch float32 `(x, y)` arrays (see
+                `batch_shapes`) to write into; the result is then their first
+                rows (the last batch may be short).
+        """
         samples = self.batch_samples(epoch, i)
-        images = self._buffer("images", len(samples))
+        n = len(samples)
+        images = self._buffer("images", n)
         self.load_images(samples, epoch, i, _rng.AUGMENT, images)
         labels = self.index.labels[samples]
         num_classes = self.index.num_classes
+        x_out = out[0][:n] if out is not None else None
         if self.mix is None:
-            x = mixing.to_float(images, self.options.value_range)
-            return x, mixing.onehot(labels, num_classes, self.label_smoothing)
-        h, w = self.options.image_size
-        within = self.options.pairing == "batch"
-        params = mixing.sample_mix_params(
-            self.mix, _rng.generator(self.seed, _rng.MIX, epoch, i), len(samples), (h, w), within
-        )
-        if within:
+            params = mixing.MixParams.identity(n)
             partner_images, partner_labels = images, labels
         else:
-            partner_samples = self.partner_samples(epoch, i)
-            partner_images = self._buffer("partners", len(samples))
-            self.load_images(partner_samples, epoch, i, _rng.PARTNER_AUGMENT, partner_images)
-            partner_labels = self.index.labels[partner_samples]
-        x = mixing.mix_images(images, partner_images, params, self.options.value_range)
+            within = self.options.pairing == "batch"
+            params = mixing.sample_mix_params(
+                self.mix, _rng.generator(self.seed, _rng.MIX, epoch, i), n, self.options.image_size, within
+            )
+            if within:
+                partner_images, partner_labels = images, labels
+            else:
+                partner_samples = self.partner_samples(epoch, i)
+                partner_images = self._buffer("partners", n)
+                self.load_images(partner_samples, epoch, i, _rng.PARTNER_AUGMENT, partner_images)
+                partner_labels = self.index.labels[partner_samples]
+        x = mixing.mix_images(images, partner_images, params, self.options.value_range, out=x_out)
         y = mixing.mix_labels(labels, partner_labels, params, num_classes, self.label_smoothing)
+        if out is not None:
+            out[1][:n] = y
+            y = out[1][:n]
         return x, y
 
     def partner_samples(self, epoch: int, i: int) -> np.ndarray:

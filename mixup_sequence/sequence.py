@@ -6,6 +6,7 @@ This is the only module that imports Keras.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,6 +21,7 @@ from mixup_sequence.loader import BatchLoader
 from mixup_sequence.mixing import MixConfig
 from mixup_sequence.options import LoaderOptions, check_keras_arguments, check_seed
 from mixup_sequence.split import split_index
+from mixup_sequence.workers import ProcessPool
 
 logger = logging.getLogger("mixup_sequence")
 
@@ -62,8 +64,18 @@ class ImageFolderSequence(keras.utils.PyDataset):
             after decoding and resizing, and must keep the image's shape.
         drop_remainder: Drop the last, short batch.
         value_range: `(low, high)` range of `x`, e.g. `(0, 255)`.
-        workers, use_multiprocessing, max_queue_size: Passed to
-            `keras.utils.PyDataset` (Keras 3's `fit` no longer takes them).
+        workers: Number of workers (Keras 3's `fit` no longer takes it).
+        use_multiprocessing: If True, `workers` processes of the sequence's
+            own make the batches: started once and kept across epochs, they
+            write each batch into shared memory that the caller reads without
+            a copy, and a worker that dies raises `WorkerError` instead of
+            hanging (see `workers.py`). Keras then sees a serial dataset
+            (`self.workers == 1`). If False, `workers > 1` threads of Keras'
+            own make them.
+        max_queue_size: Batches prepared ahead: Keras' queue for threads; for
+            processes, at most `2 * workers` are computed ahead.
+        start_method: `multiprocessing` start method for the processes
+            ("fork", "forkserver", "spawn"); None for Python's default.
 
     Attributes:
         class_names, class_indices, filepaths, labels, samples, num_classes:
@@ -95,6 +107,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
         workers: int = 1,
         use_multiprocessing: bool = False,
         max_queue_size: int = 10,
+        start_method: str | None = None,
     ):
         options = LoaderOptions(
             batch_size=batch_size,
@@ -110,8 +123,21 @@ class ImageFolderSequence(keras.utils.PyDataset):
         )
         check_seed(seed)
         check_keras_arguments(directory, class_names, follow_links, workers, use_multiprocessing, max_queue_size)
+        if start_method is not None and start_method not in multiprocessing.get_all_start_methods():
+            raise ValueError(
+                f"`start_method` must be None or one of {multiprocessing.get_all_start_methods()}. "
+                f"Received: start_method={start_method!r}"
+            )
         augmenter = Augmenter(augment) if augment is not None else None
-        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
+        self._processes = workers if use_multiprocessing and workers > 0 else 0
+        self._start_method = start_method
+        self._pool: ProcessPool | None = None
+        if self._processes:
+            # The sequence runs its own persistent processes (see `workers.py`); Keras sees a
+            # serial dataset and calls `__getitem__` in order from one thread.
+            super().__init__(workers=1, use_multiprocessing=False, max_queue_size=max_queue_size)
+        else:
+            super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max_queue_size)
         index = index_directory(directory, class_names=class_names, follow_links=follow_links)
         if validation_split is not None and subset is not None:
             index = split_index(index, validation_split, subset)
@@ -125,7 +151,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
         self._epoch = 0
         self._epoch_begun = False
         self._seen_epoch_end = False
-        if workers > 1 or use_multiprocessing:
+        if workers > 1 or self._processes:
             _threads.limit_opencv_threads_for_workers()
 
     # --- the index, as in Keras' directory iterators -----------------------
@@ -201,9 +227,29 @@ class ImageFolderSequence(keras.utils.PyDataset):
         return len(self._loader)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        if self.use_multiprocessing:
-            _threads.limit_opencv_threads_for_workers()
-        return self._loader.load_batch(self._epoch, int(index))
+        if not self._processes:
+            return self._loader.load_batch(self._epoch, int(index))
+        pool = self._pool
+        if pool is None or pool.owner_pid != os.getpid():
+            prefetch = min(self.max_queue_size, 2 * self._processes)
+            pool = self._pool = ProcessPool(self._loader, self._processes, prefetch, self._start_method)
+        return pool.get(self._epoch, int(index))
+
+    @property
+    def worker_mode(self) -> str:
+        """How batches are made: "processes" (the sequence's own), "threads" (Keras') or "serial"."""
+        return "processes" if self._processes else ("threads" if self.workers > 1 else "serial")
+
+    def close(self) -> None:
+        """Stops the worker processes, if any (they also stop when the sequence is collected)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_pool"] = None  # processes belong to the process that started them
+        return state
 
     def batch_samples(self, index: int, epoch: int | None = None) -> np.ndarray:
         """Returns the positions (in `filepaths`) of the samples of a batch."""
@@ -215,7 +261,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
         return (
             f"{type(self).__name__}(directory={self._loader.index.directory!r}, samples={self.samples}, "
             f"num_classes={self.num_classes}, batch_size={o.batch_size}, image_size={o.image_size}, "
-            f"seed={self.seed}, epoch={self._epoch}{extra})"
+            f"seed={self.seed}, epoch={self._epoch}, worker_mode={self.worker_mode!r}{extra})"
         )
 
 

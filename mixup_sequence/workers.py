@@ -1,0 +1,371 @@
+"""Persistent worker processes that write batches straight into shared memory.
+
+Keras' own `use_multiprocessing=True` starts a new pool every epoch and
+pickles every float32 batch back through a pipe, which costs the parent
+more CPU than decoding did. `ProcessPool` instead:
+
+- starts its workers once (with the `fork`, `forkserver` or `spawn` start
+  method) and keeps them across epochs; a worker imports this package, not
+  Keras, so even `spawn` starts in about a second;
+- gives each batch a slot in one shared-memory file, written in place by the
+  worker (`BatchLoader.load_batch(out=...)`) and handed to the caller as a
+  zero-copy NumPy view. The slot is reused only after every array viewing it
+  has been garbage-collected, so a batch held by Keras or TensorFlow is never
+  overwritten. When few slots are free, batches are copied out instead, so a
+  caller holding many batches cannot stall the pool;
+- removes the shared-memory file's name as soon as every worker has mapped it,
+  so nothing can be left in `/dev/shm`, even if a process is killed;
+- checks that its workers are alive while it waits: a worker that dies (say
+  SIGKILL) raises `WorkerError` within a second instead of hanging, and an
+  exception in a worker (a bad file, a failing augmentation) is raised in the
+  caller with its type, notes and the worker's traceback;
+- ignores SIGINT in the workers, so Ctrl-C reaches the caller, which stops
+  the pool.
+
+Batches are still the pure function `loader.load_batch(epoch, i)`: which
+worker computes one, and when, does not change a bit of it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import mmap
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import tempfile
+import threading
+import traceback
+import weakref
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from mixup_sequence import _threads
+from mixup_sequence.loader import BatchLoader
+
+logger = logging.getLogger("mixup_sequence")
+
+_READY_TIMEOUT_S = 120.0
+_POLL_S = 0.5
+_names = itertools.count()
+
+
+class WorkerError(RuntimeError):
+    """A data-loading worker process died or could not start."""
+
+
+def _shm_dir() -> str:
+    return "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+
+
+class _Layout:
+    """Where slot `k`'s `x` and `y` live in the shared file."""
+
+    def __init__(self, x_shape: tuple[int, ...], y_shape: tuple[int, ...], slots: int):
+        self.x_shape, self.y_shape, self.slots = x_shape, y_shape, slots
+        x_bytes = int(np.prod(x_shape)) * 4
+        y_bytes = int(np.prod(y_shape)) * 4
+        page = mmap.PAGESIZE
+        self.slot_bytes = -(-(x_bytes + y_bytes) // page) * page
+        self.x_bytes = x_bytes
+        self.total = self.slot_bytes * slots
+
+    def views(self, buffer: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        start = k * self.slot_bytes
+        x = buffer[start : start + self.x_bytes].view(np.float32).reshape(self.x_shape)
+        y_end = start + self.x_bytes + int(np.prod(self.y_shape)) * 4
+        y = buffer[start + self.x_bytes : y_end].view(np.float32).reshape(self.y_shape)
+        return x, y
+
+
+def _map_file(path: str, size: int) -> tuple[mmap.mmap, np.ndarray]:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        mapped = mmap.mmap(fd, size)
+    finally:
+        os.close(fd)
+    return mapped, np.frombuffer(mapped, dtype=np.uint8)
+
+
+def _portable_exception(error: BaseException) -> bytes:
+    """Pickles `error` with the worker's traceback as a note (or a stand-in)."""
+    text = "".join(traceback.format_exception(error)).rstrip()
+    note = f"Traceback in data-loading worker (pid {os.getpid()}):\n{text}"
+    try:
+        error.add_note(note)
+        blob = pickle.dumps(error)
+        pickle.loads(blob)
+        return blob
+    except Exception:  # an exception that does not survive pickling
+        return pickle.dumps(RuntimeError(f"{type(error).__name__}: {error}\n{note}"))
+
+
+def _worker_main(loader: BatchLoader, path: str, layout: _Layout, tasks: Any, results: Any, worker_id: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _threads.limit_opencv_threads_for_workers()
+    try:
+        mapped, buffer = _map_file(path, layout.total)
+    except OSError as e:
+        results.put(("failed", worker_id, None, repr(e)))
+        return
+    results.put(("ready", worker_id, None, None))
+    while True:
+        task = tasks.get()
+        if task is None:
+            break
+        epoch, i, slot = task
+        try:
+            x, _ = loader.load_batch(epoch, i, out=layout.views(buffer, slot))
+            results.put(("ok", (epoch, i), slot, len(x)))
+        except BaseException as e:  # reported to the parent, never lost
+            results.put(("error", (epoch, i), slot, _portable_exception(e)))
+    del mapped, buffer  # unmapped with the process
+
+
+class _Lease:
+    """Returns a slot to the pool when the last array viewing it is collected."""
+
+    def __init__(self, pool: ProcessPool, slot: int):
+        self._release = pool._free_later
+        self.slot = slot
+        self.generation = pool._generation
+
+    def __del__(self) -> None:
+        self._release(self.slot, self.generation)
+
+
+class _View:
+    """Exposes part of a slot as an array whose lifetime holds the lease."""
+
+    def __init__(self, array: np.ndarray, lease: _Lease):
+        self.__array_interface__ = array.__array_interface__
+        self._keep = (array, lease)
+
+
+def _leased(array: np.ndarray, lease: _Lease) -> np.ndarray:
+    return np.asarray(_View(array, lease))
+
+
+class ProcessPool:
+    """Computes `loader.load_batch(epoch, i)` in worker processes.
+
+    Args:
+        loader: The `BatchLoader` (pickled to `spawn`/`forkserver` workers).
+        workers: Number of processes.
+        prefetch: Batches computed ahead of the one asked for.
+        start_method: `multiprocessing` start method; None for the default.
+    """
+
+    def __init__(self, loader: BatchLoader, workers: int, prefetch: int, start_method: str | None = None):
+        self.loader = loader
+        self.workers = workers
+        self.prefetch = max(1, prefetch)
+        self.start_method = start_method
+        self.owner_pid = os.getpid()
+        self._lock = threading.RLock()
+        self._freed: deque[int] = deque()  # appended from __del__ in any thread
+        self._procs: list[Any] = []
+        self._closed = False
+        self._finalizer: weakref.finalize | None = None
+        self._generation = 0  # bumped per start, so leases of a stopped pool free nothing
+
+    # --- life cycle -----------------------------------------------------------
+    def _start(self) -> None:
+        ctx = multiprocessing.get_context(self.start_method)
+        x_shape, y_shape = self.loader.batch_shapes()
+        slots = self.prefetch + self.workers + 2
+        self._layout = layout = _Layout(x_shape, y_shape, slots)
+        path = os.path.join(_shm_dir(), f"mixup_sequence-{os.getpid()}-{next(_names)}-{os.urandom(4).hex()}")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.ftruncate(fd, layout.total)
+        finally:
+            os.close(fd)
+        try:
+            self._mapped, self._buffer = _map_file(path, layout.total)
+            self._tasks = ctx.Queue()
+            self._results = ctx.Queue()
+            _threads.limit_opencv_threads_for_workers()  # before fork; children inherit it
+            for worker_id in range(self.workers):
+                proc = ctx.Process(  # type: ignore[attr-defined]
+                    target=_worker_main,
+                    args=(self.loader, path, layout, self._tasks, self._results, worker_id),
+                    name=f"mixup_sequence-worker-{worker_id}",
+                    daemon=True,
+                )
+                proc.start()
+                self._procs.append(proc)
+            self._wait_ready()
+        finally:
+            os.unlink(path)  # every worker has it mapped (or has failed): nothing to leak
+        self._generation += 1
+        self._freed.clear()
+        self._free = list(range(slots))
+        self._pending: dict[tuple[int, int], int] = {}  # requested, not yet back
+        self._done: dict[tuple[int, int], tuple[int, int]] = {}  # back: key -> (slot, rows)
+        self._errors: dict[tuple[int, int], bytes] = {}  # raised by a worker: key -> pickled error
+        self._finalizer = weakref.finalize(self, _stop, self._procs, self._tasks, self._results)
+        logger.debug("Started %d workers, %d slots of %d bytes", self.workers, slots, layout.slot_bytes)
+
+    def _wait_ready(self) -> None:
+        ready = 0
+        waited = 0.0
+        while ready < self.workers:
+            try:
+                kind, worker_id, _, detail = self._results.get(timeout=_POLL_S)
+            except queue.Empty:
+                waited += _POLL_S
+                self._check_alive("starting")
+                if waited > _READY_TIMEOUT_S:
+                    raise WorkerError(f"Data-loading workers did not start within {_READY_TIMEOUT_S:.0f} s.") from None
+                continue
+            if kind == "failed":
+                raise WorkerError(f"Data-loading worker {worker_id} could not map shared memory: {detail}")
+            ready += 1
+
+    def close(self) -> None:
+        """Stops the workers. Arrays already returned stay valid."""
+        with self._lock:
+            self._closed = True
+            if self._finalizer is not None:
+                self._finalizer()
+            self._procs = []
+            self._finalizer = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError("A ProcessPool cannot be pickled.")
+
+    # --- batches -----------------------------------------------------------------
+    def _free_later(self, slot: int, generation: int) -> None:
+        if generation == self._generation:
+            self._freed.append(slot)
+
+    def _collect_freed(self) -> None:
+        while self._freed:
+            self._free.append(self._freed.popleft())
+
+    def _check_alive(self, doing: str) -> None:
+        for proc in self._procs:
+            if proc.exitcode is not None:
+                code = proc.exitcode
+                how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+                busy = sorted(self._pending) if hasattr(self, "_pending") else []
+                self._broken()
+                raise WorkerError(
+                    f"A data-loading worker (pid {proc.pid}) died with {how} while {doing}; "
+                    f"batches in flight (epoch, index): {busy[:8]}. If it was killed for memory, "
+                    "lower `batch_size`, `workers` or `max_queue_size`."
+                )
+
+    def _broken(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()
+        self._procs = []
+        self._finalizer = None
+        del self._layout  # the next call starts a fresh pool
+
+    def _request(self, key: tuple[int, int]) -> bool:
+        """Makes sure `key` is on its way; False if no slot is free for it."""
+        if key in self._pending or key in self._done or key in self._errors:
+            return True
+        if not self._free:
+            return False
+        slot = self._free.pop()
+        self._pending[key] = slot
+        self._tasks.put((key[0], key[1], slot))
+        return True
+
+    def _drop_other_epochs(self, epoch: int) -> None:
+        for key in [k for k in self._done if k[0] != epoch]:
+            self._free.append(self._done.pop(key)[0])
+        for key in [k for k in self._errors if k[0] != epoch]:
+            del self._errors[key]
+
+    def get(self, epoch: int, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Returns batch `i` of `epoch`, computed by the workers."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("This loader's worker pool was closed.")
+            if not hasattr(self, "_layout"):
+                self._start()
+            self._check_alive("loading batches")  # a death is an error even if others cover for it
+            self._collect_freed()
+            self._drop_other_epochs(epoch)
+            key = (epoch, i)
+            while not self._request(key):
+                if self._done:  # evict a prefetched batch nobody asked for yet
+                    self._free.append(self._done.pop(next(iter(self._done)))[0])
+                elif self._pending:
+                    self._receive(block=True)
+                else:  # the caller holds every slot: compute this one here
+                    return self.loader.load_batch(epoch, i)
+                self._collect_freed()
+            n = len(self.loader)
+            for j in range(i + 1, min(i + 1 + self.prefetch, n)):
+                if len(self._free) <= 1:
+                    break
+                self._request((epoch, j))
+            while key not in self._done and key not in self._errors:
+                self._receive(block=True)
+            if key in self._errors:
+                raise pickle.loads(self._errors.pop(key))
+            slot, rows = self._done.pop(key)
+            return self._deliver(slot, rows)
+
+    def _receive(self, block: bool) -> None:
+        while True:
+            try:
+                kind, key, slot, payload = self._results.get(timeout=_POLL_S if block else 0)
+            except queue.Empty:
+                if not block:
+                    return
+                self._check_alive("loading batches")
+                self._collect_freed()
+                continue
+            if kind == "ok":
+                if self._pending.pop(key, None) is None:
+                    self._free.append(slot)
+                else:
+                    self._done[key] = (slot, payload)
+                return
+            # "error": a worker raised while loading `key`; raised when `key` is asked for.
+            if self._pending.pop(key, None) is not None:
+                self._errors[key] = payload
+            self._free.append(slot)
+            return
+
+    def _deliver(self, slot: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self._layout.views(self._buffer, slot)
+        x, y = x[:rows], y[:rows]
+        if len(self._free) < 2:  # few slots left: hand out a copy, keep the slot
+            x, y = x.copy(), y.copy()
+            self._free.append(slot)
+            return x, y
+        lease = _Lease(self, slot)
+        return _leased(x, lease), _leased(y, lease)
+
+
+def _stop(procs: list[Any], tasks: Any, results: Any) -> None:
+    """Stops workers: a polite `None` each, then terminate, then kill."""
+    for _ in procs:
+        try:
+            tasks.put(None)
+        except (OSError, ValueError):
+            break
+    for proc in procs:
+        proc.join(timeout=2)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(timeout=2)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+    for q in (tasks, results):
+        q.cancel_join_thread()
+        q.close()

@@ -1,0 +1,111 @@
+"""The sequence's own worker processes: exact batches, zero-copy lifetime, failures, cleanup."""
+
+import gc
+import os
+import signal
+import time
+
+import albumentations as A
+import numpy as np
+import pytest
+
+from mixup_sequence import WorkerError, index_directory
+from mixup_sequence.loader import BatchLoader
+from mixup_sequence.mixing import MixConfig
+from mixup_sequence.options import LoaderOptions
+from mixup_sequence.workers import ProcessPool
+
+
+def make_loader(root, **options):
+    opts = {"batch_size": 4, "image_size": (8, 8), **options}
+    augment = A.Compose([A.HorizontalFlip(), A.Affine(rotate=(-20, 20), p=0.7)])
+    return BatchLoader(index_directory(root), LoaderOptions(**opts), 11, augment=augment, mix=MixConfig(0.4, 1.0))
+
+
+def our_files():
+    return [f for f in os.listdir("/dev/shm") if f.startswith("mixup_sequence")] if os.path.isdir("/dev/shm") else []
+
+
+@pytest.fixture
+def pool_factory():
+    pools = []
+
+    def make(loader, workers=2, prefetch=3, start_method="fork"):
+        pool = ProcessPool(loader, workers, prefetch, start_method)
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        pool.close()
+
+
+@pytest.mark.parametrize("start_method", ["fork", "forkserver", "spawn"])
+def test_batches_equal_serial_in_every_start_method(textured_tree, pool_factory, start_method):
+    loader = make_loader(textured_tree)
+    pool = pool_factory(loader, start_method=start_method)
+    for epoch in (0, 1):
+        for i in [*range(len(loader)), 3, 0]:  # in order, then out of order
+            x, y = pool.get(epoch, i)
+            rx, ry = loader.load_batch(epoch, i)
+            np.testing.assert_array_equal(x, rx)
+            np.testing.assert_array_equal(y, ry)
+    assert not our_files()  # the shared file's name is gone once workers have mapped it
+
+
+def test_held_batches_are_never_overwritten(textured_tree, pool_factory):
+    loader = make_loader(textured_tree, batch_size=2)
+    pool = pool_factory(loader, prefetch=2)
+    held = [pool.get(e, i) for e in range(3) for i in range(len(loader))]  # far more than the slots
+    expected = [loader.load_batch(e, i) for e in range(3) for i in range(len(loader))]
+    for (x, y), (rx, ry) in zip(held, expected):
+        np.testing.assert_array_equal(x, rx)
+        np.testing.assert_array_equal(y, ry)
+    del held
+    gc.collect()
+    x, _ = pool.get(5, 1)
+    np.testing.assert_array_equal(x, loader.load_batch(5, 1)[0])
+
+
+def test_worker_error_keeps_type_notes_and_traceback(textured_tree, pool_factory):
+    victim = sorted((textured_tree / "b").iterdir())[0]
+    victim.write_bytes(b"not an image")
+    loader = make_loader(textured_tree, batch_size=18, shuffle=False)
+    pool = pool_factory(loader)
+    with pytest.raises(OSError) as info:
+        pool.get(0, 0)
+    notes = "\n".join(info.value.__notes__)
+    assert victim.name in str(info.value)
+    assert "class 'b'" in notes and "Traceback in data-loading worker" in notes and "decode.py" in notes
+    victim.unlink()  # the pool keeps working after a reported error
+    with pytest.raises(OSError):
+        pool.get(1, 0)  # the index still lists the file: it is missing now
+
+
+def test_killed_worker_raises_quickly_instead_of_hanging(textured_tree, pool_factory):
+    loader = make_loader(textured_tree)
+    pool = pool_factory(loader)
+    pool.get(0, 0)
+    victim = pool._procs[0].pid
+    os.kill(victim, signal.SIGKILL)
+    start = time.monotonic()
+    with pytest.raises(WorkerError, match=f"pid {victim}.*SIGKILL"):
+        for epoch in range(1, 50):  # keep asking until the death is noticed
+            for i in range(len(loader)):
+                pool.get(epoch, i)
+    assert time.monotonic() - start < 10
+    # The next request starts a fresh pool.
+    np.testing.assert_array_equal(pool.get(7, 2)[0], loader.load_batch(7, 2)[0])
+
+
+def test_close_leaves_no_process_and_no_shared_file(textured_tree):
+    loader = make_loader(textured_tree)
+    pool = ProcessPool(loader, 2, 3, "fork")
+    x, _ = pool.get(0, 1)
+    procs = list(pool._procs)
+    pool.close()
+    assert all(not p.is_alive() for p in procs)
+    assert not our_files()
+    np.testing.assert_array_equal(x, loader.load_batch(0, 1)[0])  # still readable after close
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.get(0, 0)
