@@ -19,6 +19,7 @@ AUGMENT = 1  # per-sample augmentation draws (index = sample index)
 MIX = 2  # per-batch mixing parameters (index = batch index)
 PARTNER_ORDER = 3  # per-epoch partner permutation for `pairing="dataset"`
 PARTNER_AUGMENT = 4  # augmentation of a partner decoded separately
+REPLACE = 5  # order of same-class replacements for an unreadable sample
 
 
 def draw_seed() -> int:

@@ -5,7 +5,9 @@ the output is `uint8` of shape `(height, width, channels)` with channels in
 RGB order (`color_mode="rgb"`, 3 channels) or one luminance channel
 (`color_mode="grayscale"`). EXIF orientation is applied; an alpha channel
 is dropped (as `PIL.Image.convert("RGB")` and Keras do); 16-bit samples are
-scaled to 8 bits.
+scaled to 8 bits. A JPEG at least twice the output size is decoded at 1/2,
+1/4 or 1/8 scale first. An image whose header declares more than
+`max_pixels` pixels is refused before any pixel is decoded.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import cv2
 import numpy as np
 
 from mixup_sequence.errors import ImageDecodeError
+from mixup_sequence.header import is_jpeg, peek_size
 
 COLOR_MODES = {"rgb": 3, "grayscale": 1}
 
@@ -26,6 +29,14 @@ INTERPOLATIONS = {
 }
 
 _READ_FLAGS = {"rgb": cv2.IMREAD_COLOR_RGB, "grayscale": cv2.IMREAD_GRAYSCALE}
+_REDUCED_FLAGS = {
+    2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+    4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+    8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
+}
+
+# Pillow refuses images over this many pixels as decompression bombs; so do we by default.
+DEFAULT_MAX_PIXELS = 178_956_970
 
 
 def read_bytes(path: str) -> np.ndarray:
@@ -36,12 +47,56 @@ def read_bytes(path: str) -> np.ndarray:
         raise ImageDecodeError(path, f"{type(e).__name__}: {e.strerror or e}") from e
 
 
-def decode_bytes(data: np.ndarray, path: str, color_mode: str = "rgb") -> np.ndarray:
-    """Decodes encoded image bytes; `path` is only used in error messages."""
+def reduction_factor(size: tuple[int, int], image_size: tuple[int, int]) -> int:
+    """The largest JPEG decode scale 1/f (f in 2, 4, 8) that stays at least `image_size`.
+
+    Checked in both orientations, since EXIF rotation may swap the sides.
+    """
+    width, height = size
+    target_h, target_w = image_size
+    for f in (8, 4, 2):
+        w, h = width // f, height // f
+        if w >= max(target_w, target_h) and h >= max(target_w, target_h):
+            return f
+    return 1
+
+
+def decode_bytes(
+    data: np.ndarray,
+    path: str,
+    color_mode: str = "rgb",
+    image_size: tuple[int, int] | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Decodes encoded image bytes; `path` is only used in error messages.
+
+    Args:
+        data: The file's bytes.
+        path: Named in errors.
+        color_mode: `"rgb"` or `"grayscale"`.
+        image_size: If given, a large JPEG is decoded at a reduced scale (libjpeg's
+            DCT scaling, 1/2 to 1/8) that is still at least this size; it is
+            faster and needs less memory than decoding in full and resizing.
+        max_pixels: Images whose header declares more pixels are refused before
+            decoding (a decompression bomb); None for no limit but OpenCV's own.
+    """
     if data.size == 0:
         raise ImageDecodeError(path, "the file is empty")
+    head = data.data  # a memoryview: no copy
+    size = peek_size(head)
+    flags = _READ_FLAGS[color_mode]
+    if size is not None:
+        width, height = size
+        if max_pixels is not None and width * height > max_pixels:
+            raise ImageDecodeError(
+                path, f"its header declares {width}x{height} pixels, over the limit max_pixels={max_pixels}"
+            )
+        if image_size is not None and is_jpeg(head):
+            f = reduction_factor(size, image_size)
+            if f > 1:
+                flags = _REDUCED_FLAGS[f] | (cv2.IMREAD_COLOR_RGB if color_mode == "rgb" else 0)
     try:
-        image = cv2.imdecode(data, _READ_FLAGS[color_mode])
+        image = cv2.imdecode(data, flags)
     except cv2.error as e:
         raise ImageDecodeError(path, f"OpenCV failed: {str(e).strip()}") from e
     if image is None:
@@ -66,6 +121,7 @@ def load_image(
     image_size: tuple[int, int],
     color_mode: str = "rgb",
     interpolation: str = "area",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> np.ndarray:
     """Reads, decodes and resizes one image file.
 
@@ -75,12 +131,13 @@ def load_image(
         color_mode: `"rgb"` or `"grayscale"`.
         interpolation: One of `INTERPOLATIONS`; `"area"` (the default) is the
             one that does not alias when shrinking.
+        max_pixels: Refuse images larger than this (see `decode_bytes`).
 
     Returns:
         `uint8` array of shape `(height, width, 3 or 1)`.
 
     Raises:
-        ImageDecodeError: The file is missing, unreadable or not an image.
+        ImageDecodeError: The file is missing, unreadable, too large or not an image.
     """
-    image = decode_bytes(read_bytes(path), path, color_mode)
+    image = decode_bytes(read_bytes(path), path, color_mode, image_size, max_pixels)
     return resize(image, image_size, interpolation)

@@ -8,7 +8,9 @@ Keys of the random streams (see `_rng`):
 - the sample order of epoch `e`: `(seed, ORDER, e)`;
 - the augmentation of sample `k` (its position in the index) in epoch `e`:
   `(seed, AUGMENT, e, k)`, whatever batch or row it lands in;
-- the mixing parameters of batch `i` in epoch `e`: `(seed, MIX, e, i)`.
+- the mixing parameters of batch `i` in epoch `e`: `(seed, MIX, e, i)`;
+- with `on_error="skip"`, the replacements tried for a bad sample `k`:
+  `(seed, REPLACE, e, k)`.
 """
 
 from __future__ import annotations
@@ -22,8 +24,12 @@ from mixup_sequence import _rng, mixing
 from mixup_sequence._threads import PerThread
 from mixup_sequence.augment import Augmenter
 from mixup_sequence.decode import COLOR_MODES, load_image
+from mixup_sequence.errors import ImageDecodeError
 from mixup_sequence.index import FolderIndex
 from mixup_sequence.options import LoaderOptions
+
+# With on_error="skip": how many other images of the class to try before giving up.
+MAX_REPLACEMENT_TRIES = 32
 
 
 class BatchLoader(PerThread):
@@ -94,18 +100,70 @@ class BatchLoader(PerThread):
             setattr(self._local, name, buf)
         return buf[:rows]
 
-    def load_images(self, samples: np.ndarray, epoch: int, batch: int, stream: int, out: np.ndarray) -> None:
-        """Decodes (and augments) `samples` into the uint8 array `out`."""
+    def _decode(self, k: int) -> np.ndarray:
         opts = self.options
-        for row, k in enumerate(samples):
-            path = self.index.path(k)
+        return load_image(self.index.path(k), opts.image_size, opts.color_mode, opts.interpolation, opts.max_pixels)
+
+    def _decode_or_replace(self, k: int, epoch: int, report: list[tuple[str, str]] | None) -> tuple[int, np.ndarray]:
+        """Decodes sample `k`; with `on_error="skip"`, falls back to another of its class.
+
+        The replacements are tried in an order drawn from `(seed, REPLACE, epoch, k)`,
+        so every mode and run picks the same one. Returns the sample used and its image.
+        """
+        try:
+            return k, self._decode(k)
+        except ImageDecodeError as e:
+            if self.options.on_error == "raise":
+                raise
+            failures = [e]
+        label = self.index.labels[k]
+        members = np.flatnonzero(self.index.labels == label)
+        members = members[members != k]
+        order = _rng.generator(self.seed, _rng.REPLACE, epoch, k).permutation(members)[:MAX_REPLACEMENT_TRIES]
+        for r in order:
             try:
-                image = load_image(path, opts.image_size, opts.color_mode, opts.interpolation)
+                image = self._decode(int(r))
+            except ImageDecodeError as e:
+                failures.append(e)
+                continue
+            break
+        else:
+            r = None
+        if report is not None:
+            report.extend((f.filename, f.reason) for f in failures)
+        if r is None:
+            raise ImageDecodeError(
+                self.index.path(k),
+                f"{failures[0].reason}; and no readable replacement among {len(order)} other images of class "
+                f"{self.index.class_names[label]!r}",
+            )
+        return int(r), image
+
+    def load_images(
+        self,
+        samples: np.ndarray,
+        epoch: int,
+        batch: int,
+        stream: int,
+        out: np.ndarray,
+        report: list[tuple[str, str]] | None = None,
+    ) -> None:
+        """Decodes (and augments) `samples` into the uint8 array `out`.
+
+        With `on_error="skip"`, every file that failed is appended to `report`
+        as `(path, reason)`.
+        """
+        for row, k in enumerate(samples):
+            used = int(k)
+            try:
+                used, image = self._decode_or_replace(int(k), epoch, report)
                 if self.augmenter is not None:
-                    image = self.augmenter(image, _rng.generator(self.seed, stream, epoch, int(k)))
+                    image = self.augmenter(image, _rng.generator(self.seed, stream, epoch, used))
             except Exception as e:
-                label = self.index.class_names[self.index.labels[k]]
-                e.add_note(f"while loading {path!r} (class {label!r}) for batch {batch} of epoch {epoch}")
+                label = self.index.class_names[self.index.labels[used]]
+                e.add_note(
+                    f"while loading {self.index.path(used)!r} (class {label!r}) for batch {batch} of epoch {epoch}"
+                )
                 raise
             out[row] = image
 
@@ -116,7 +174,11 @@ class BatchLoader(PerThread):
         return (b, h, w, COLOR_MODES[self.options.color_mode]), (b, self.index.num_classes)
 
     def load_batch(
-        self, epoch: int, i: int, out: tuple[np.ndarray, np.ndarray] | None = None
+        self,
+        epoch: int,
+        i: int,
+        out: tuple[np.ndarray, np.ndarray] | None = None,
+        report: list[tuple[str, str]] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Returns batch `i` of `epoch` as `(x, y)`: float32 images, float32 soft labels.
 
@@ -126,11 +188,13 @@ class BatchLoader(PerThread):
             out: Optional full-batch float32 `(x, y)` arrays (see
                 `batch_shapes`) to write into; the result is then their first
                 rows (the last batch may be short).
+            report: With `on_error="skip"`, receives `(path, reason)` for each
+                file that was replaced.
         """
         samples = self.batch_samples(epoch, i)
         n = len(samples)
         images = self._buffer("images", n)
-        self.load_images(samples, epoch, i, _rng.AUGMENT, images)
+        self.load_images(samples, epoch, i, _rng.AUGMENT, images, report)
         labels = self.index.labels[samples]
         num_classes = self.index.num_classes
         x_out = out[0][:n] if out is not None else None
@@ -147,7 +211,7 @@ class BatchLoader(PerThread):
             else:
                 partner_samples = self.partner_samples(epoch, i)
                 partner_images = self._buffer("partners", n)
-                self.load_images(partner_samples, epoch, i, _rng.PARTNER_AUGMENT, partner_images)
+                self.load_images(partner_samples, epoch, i, _rng.PARTNER_AUGMENT, partner_images, report)
                 partner_labels = self.index.labels[partner_samples]
         x = mixing.mix_images(images, partner_images, params, self.options.value_range, out=x_out)
         y = mixing.mix_labels(labels, partner_labels, params, num_classes, self.label_smoothing)

@@ -6,10 +6,11 @@ import dataclasses
 import numbers
 import os
 
-from mixup_sequence.decode import COLOR_MODES, INTERPOLATIONS
+from mixup_sequence.decode import COLOR_MODES, DEFAULT_MAX_PIXELS, INTERPOLATIONS
 from mixup_sequence.split import SUBSETS
 
 PAIRINGS = ("batch", "dataset")
+ON_ERROR = ("raise", "skip")
 
 
 def _is_int(value: object) -> bool:
@@ -33,6 +34,8 @@ class LoaderOptions:
     drop_remainder: bool = False
     value_range: tuple[float, float] = (0.0, 1.0)
     pairing: str = "batch"
+    on_error: str = "raise"
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:
         if not _is_int(self.batch_size) or self.batch_size < 1:
@@ -76,6 +79,10 @@ class LoaderOptions:
         object.__setattr__(self, "value_range", (float(low_high[0]), float(low_high[1])))
         if self.pairing not in PAIRINGS:
             raise ValueError(f"`pairing` must be one of {PAIRINGS}. Received: pairing={self.pairing!r}")
+        if self.on_error not in ON_ERROR:
+            raise ValueError(f"`on_error` must be one of {ON_ERROR}. Received: on_error={self.on_error!r}")
+        if self.max_pixels is not None and (not _is_int(self.max_pixels) or self.max_pixels < 1):
+            raise ValueError(f"`max_pixels` must be None or an integer >= 1. Received: max_pixels={self.max_pixels!r}")
         for name in ("shuffle", "drop_remainder"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be a bool. Received: {name}={getattr(self, name)!r}")

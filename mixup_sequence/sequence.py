@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from mixup_sequence import _rng, _threads
 from mixup_sequence.augment import Augmenter
+from mixup_sequence.decode import DEFAULT_MAX_PIXELS
 from mixup_sequence.index import index_directory
 from mixup_sequence.loader import BatchLoader
 from mixup_sequence.mixing import MixConfig
@@ -76,6 +78,14 @@ class ImageFolderSequence(keras.utils.PyDataset):
             processes, at most `2 * workers` are computed ahead.
         start_method: `multiprocessing` start method for the processes
             ("fork", "forkserver", "spawn"); None for Python's default.
+        on_error: What an unreadable image does: "raise" (default) an
+            `ImageDecodeError` naming the file, its class and the batch; or
+            "skip": use another image of the same class in its place (the same
+            one in every mode and run), log a warning once per file, and list
+            it in `bad_files`.
+        max_pixels: Refuse images whose header declares more pixels than
+            this (decompression bombs), before decoding; None for OpenCV's own
+            limit only.
 
     Attributes:
         class_names, class_indices, filepaths, labels, samples, num_classes:
@@ -108,6 +118,8 @@ class ImageFolderSequence(keras.utils.PyDataset):
         use_multiprocessing: bool = False,
         max_queue_size: int = 10,
         start_method: str | None = None,
+        on_error: str = "raise",
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ):
         options = LoaderOptions(
             batch_size=batch_size,
@@ -120,6 +132,8 @@ class ImageFolderSequence(keras.utils.PyDataset):
             drop_remainder=drop_remainder,
             value_range=value_range,
             pairing=self._pairing,
+            on_error=on_error,
+            max_pixels=max_pixels,
         )
         check_seed(seed)
         check_keras_arguments(directory, class_names, follow_links, workers, use_multiprocessing, max_queue_size)
@@ -148,6 +162,8 @@ class ImageFolderSequence(keras.utils.PyDataset):
                 )
         self.seed = _rng.draw_seed() if seed is None else int(seed)
         self._loader = BatchLoader(index, options, self.seed, augment=augmenter, mix=self._mix)
+        self._bad_files: dict[str, str] = {}
+        self._bad_lock = threading.Lock()
         self._epoch = 0
         self._epoch_begun = False
         self._seen_epoch_end = False
@@ -228,12 +244,39 @@ class ImageFolderSequence(keras.utils.PyDataset):
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if not self._processes:
-            return self._loader.load_batch(self._epoch, int(index))
+            report: list[tuple[str, str]] = []
+            batch = self._loader.load_batch(self._epoch, int(index), report=report)
+            self._record_bad_files(report)
+            return batch
         pool = self._pool
         if pool is None or pool.owner_pid != os.getpid():
             prefetch = min(self.max_queue_size, 2 * self._processes)
             pool = self._pool = ProcessPool(self._loader, self._processes, prefetch, self._start_method)
-        return pool.get(self._epoch, int(index))
+        try:
+            return pool.get(self._epoch, int(index))
+        finally:
+            self._record_bad_files(pool.reports)
+            pool.reports = []
+
+    def _record_bad_files(self, report: list[tuple[str, str]]) -> None:
+        if not report:
+            return
+        with self._bad_lock:
+            for path, reason in report:
+                if path not in self._bad_files:
+                    self._bad_files[path] = reason
+                    logger.warning(
+                        "Skipping unreadable image %r (%s): another image of its class is used in its place "
+                        "(on_error='skip'; listed in `bad_files`).",
+                        path,
+                        reason,
+                    )
+
+    @property
+    def bad_files(self) -> dict[str, str]:
+        """Files replaced so far under `on_error="skip"`: path -> reason."""
+        with self._bad_lock:
+            return dict(self._bad_files)
 
     @property
     def worker_mode(self) -> str:
@@ -249,7 +292,12 @@ class ImageFolderSequence(keras.utils.PyDataset):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_pool"] = None  # processes belong to the process that started them
+        del state["_bad_lock"]
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._bad_lock = threading.Lock()
 
     def batch_samples(self, index: int, epoch: int | None = None) -> np.ndarray:
         """Returns the positions (in `filepaths`) of the samples of a batch."""

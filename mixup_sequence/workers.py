@@ -120,8 +120,9 @@ def _worker_main(loader: BatchLoader, path: str, layout: _Layout, tasks: Any, re
             break
         epoch, i, slot = task
         try:
-            x, _ = loader.load_batch(epoch, i, out=layout.views(buffer, slot))
-            results.put(("ok", (epoch, i), slot, len(x)))
+            report: list[tuple[str, str]] = []
+            x, _ = loader.load_batch(epoch, i, out=layout.views(buffer, slot), report=report)
+            results.put(("ok", (epoch, i), slot, (len(x), report)))
         except BaseException as e:  # reported to the parent, never lost
             results.put(("error", (epoch, i), slot, _portable_exception(e)))
     del mapped, buffer  # unmapped with the process
@@ -173,6 +174,7 @@ class ProcessPool:
         self._closed = False
         self._finalizer: weakref.finalize | None = None
         self._generation = 0  # bumped per start, so leases of a stopped pool free nothing
+        self.reports: list[tuple[str, str]] = []  # (path, reason) of files replaced under on_error="skip"
 
     # --- life cycle -----------------------------------------------------------
     def _start(self) -> None:
@@ -303,7 +305,7 @@ class ProcessPool:
                 elif self._pending:
                     self._receive(block=True)
                 else:  # the caller holds every slot: compute this one here
-                    return self.loader.load_batch(epoch, i)
+                    return self.loader.load_batch(epoch, i, report=self.reports)
                 self._collect_freed()
             n = len(self.loader)
             for j in range(i + 1, min(i + 1 + self.prefetch, n)):
@@ -328,10 +330,12 @@ class ProcessPool:
                 self._collect_freed()
                 continue
             if kind == "ok":
+                rows, report = payload
+                self.reports.extend(report)
                 if self._pending.pop(key, None) is None:
                     self._free.append(slot)
                 else:
-                    self._done[key] = (slot, payload)
+                    self._done[key] = (slot, rows)
                 return
             # "error": a worker raised while loading `key`; raised when `key` is asked for.
             if self._pending.pop(key, None) is not None:
