@@ -20,6 +20,7 @@ from mixup_sequence.mixing import MixConfig
 from mixup_sequence.options import LoaderOptions
 from mixup_sequence.preview import save_batch_grid
 from mixup_sequence.split import validation_mask
+from mixup_sequence.verify import check_files, iter_checks
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -42,6 +43,12 @@ def _preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_bad(bad: dict[str, str]) -> None:
+    print(f"bad files: {len(bad)}")
+    for path, reason in bad.items():
+        print(f"  {path}: {reason}")
+
+
 def _inspect(args: argparse.Namespace) -> int:
     index = index_directory(args.directory, follow_links=args.follow_links)
     print(f"{index.directory}: {index.samples} images in {index.num_classes} classes")
@@ -53,9 +60,27 @@ def _inspect(args: argparse.Namespace) -> int:
         if mask is not None:
             line += f"  (validation {int(mask[index.labels == label].sum())})"
         print(line)
-    formats = collections.Counter(os.path.splitext(p)[1].lower() for p in index.filepaths)
+    formats = collections.Counter(os.path.splitext(p)[1].lower() for p in index.relative_paths())
     print("formats: " + ", ".join(f"{ext} {n}" for ext, n in formats.most_common()))
-    return 0
+    if args.no_verify:
+        return 0
+    checks = list(iter_checks(index, progress=index.samples >= args.progress_from))
+    sizes = np.array([c.size for c in checks if c.size is not None]).reshape(-1, 2)
+    if len(sizes):
+        for axis, name in ((0, "width"), (1, "height")):
+            q = np.percentile(sizes[:, axis], [0, 5, 50, 95, 100]).astype(int)
+            print(f"{name}: min {q[0]}, 5% {q[1]}, median {q[2]}, 95% {q[3]}, max {q[4]}")
+    bad = {c.path: c.error for c in checks if c.error is not None}
+    _print_bad(bad)
+    return 1 if bad else 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    index = index_directory(args.directory, follow_links=args.follow_links)
+    bad = check_files(index, progress=not args.quiet)
+    print(f"{index.directory}: {index.samples} images checked")
+    _print_bad(bad)
+    return 1 if bad else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,11 +102,21 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--batch", type=int, default=0, help="batch index within the epoch")
     preview.set_defaults(run=_preview)
 
-    inspect = sub.add_parser("inspect", help="print classes, image counts, formats and the split")
+    inspect = sub.add_parser(
+        "inspect", help="print classes, counts, formats, image sizes, the split and bad files (exit 1 if any)"
+    )
     inspect.add_argument("directory", help="folder with one sub-folder per class")
     inspect.add_argument("--validation-split", type=float, default=None)
     inspect.add_argument("--follow-links", action="store_true")
+    inspect.add_argument("--no-verify", action="store_true", help="skip decoding (no sizes, no bad-file list)")
+    inspect.add_argument("--progress-from", type=int, default=500, help="show a progress line from this many files")
     inspect.set_defaults(run=_inspect)
+
+    verify = sub.add_parser("verify", help="decode every image once and list the bad ones (exit 1 if any)")
+    verify.add_argument("directory", help="folder with one sub-folder per class")
+    verify.add_argument("--follow-links", action="store_true")
+    verify.add_argument("--quiet", action="store_true", help="no progress line")
+    verify.set_defaults(run=_verify)
     return parser
 
 

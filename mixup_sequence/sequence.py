@@ -23,6 +23,7 @@ from mixup_sequence.loader import BatchLoader
 from mixup_sequence.mixing import MixConfig
 from mixup_sequence.options import LoaderOptions, check_keras_arguments, check_seed
 from mixup_sequence.split import split_index
+from mixup_sequence.verify import check_files
 from mixup_sequence.workers import ProcessPool
 
 logger = logging.getLogger("mixup_sequence")
@@ -271,6 +272,17 @@ class ImageFolderSequence(keras.utils.PyDataset):
                         path,
                         reason,
                     )
+
+    def verify(self, progress: bool = True, workers: int | None = None) -> dict[str, str]:
+        """Decodes every file of this subset once; returns `{path: reason}` for the bad ones.
+
+        Run it before training to find unreadable, truncated or oversized
+        images up front. It shows a progress line on stderr.
+        """
+        o = self._loader.options
+        return check_files(
+            self._loader.index, color_mode=o.color_mode, max_pixels=o.max_pixels, workers=workers, progress=progress
+        )
 
     @property
     def bad_files(self) -> dict[str, str]:
