@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from mixup_sequence.errors import ImageDecodeError
-from mixup_sequence.header import is_jpeg, peek_size
+from mixup_sequence.header import is_jpeg, peek_size, structure_problem
 
 COLOR_MODES = {"rgb": 3, "grayscale": 1}
 
@@ -83,6 +83,9 @@ def decode_bytes(
     if data.size == 0:
         raise ImageDecodeError(path, "the file is empty")
     head = data.data  # a memoryview: no copy
+    problem = structure_problem(head)
+    if problem is not None:
+        raise ImageDecodeError(path, f"corrupt: {problem}")
     size = peek_size(head)
     flags = _READ_FLAGS[color_mode]
     if size is not None:

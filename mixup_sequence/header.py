@@ -101,3 +101,23 @@ def peek_size(data: Bytes) -> tuple[int, int] | None:
 
 def is_jpeg(data: Bytes) -> bool:
     return data[:2] == b"\xff\xd8"
+
+
+def structure_problem(data: Bytes) -> str | None:
+    """Returns why the file's container is inconsistent, or None if no problem is seen.
+
+    A PNG chunk that declares more bytes than the file holds makes OpenCV
+    allocate that much (a 1.5 KB file can ask for 4 GB), so it is refused here.
+    """
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    i, n = 8, len(data)
+    while i + 8 <= n:
+        (length,) = struct.unpack(">I", data[i : i + 4])
+        kind = bytes(data[i + 4 : i + 8])
+        if length > n - i - 12:
+            return f"PNG chunk {kind!r} declares {length} bytes but only {max(0, n - i - 12)} remain"
+        if kind == b"IEND":
+            return None
+        i += 12 + length
+    return "PNG ends without an IEND chunk"

@@ -83,6 +83,10 @@ def _write_bad_files(folder):
     BAD["text.jpeg"] = "corrupt"
     (folder / "bomb.png").write_bytes(_png_bomb(40_000, 40_000))
     BAD["bomb.png"] = "max_pixels"
+    chunk_bomb = bytearray(_png_bomb(8, 8))
+    chunk_bomb[33:37] = struct.pack(">I", 4_000_000_000)  # the IDAT chunk claims 4 GB
+    (folder / "chunk_bomb.png").write_bytes(bytes(chunk_bomb))
+    BAD["chunk_bomb.png"] = "declares 4000000000 bytes"
     cv2.imwrite(str(folder / "deleted.png"), np.zeros((8, 8, 3), np.uint8))
     BAD["deleted.png"] = "FileNotFoundError"
     cv2.imwrite(str(folder / "locked.png"), np.zeros((8, 8, 3), np.uint8))
@@ -200,8 +204,8 @@ def test_cli_verify_exit_code(dirty, capsys):
     os.remove(root / "cat" / "bad" / "zero.jpg")
     assert cli.main(["verify", str(root), "--quiet"]) == 1
     out = capsys.readouterr().out
-    # Indexed now: the deleted and the removed file are gone; five bad ones remain.
-    assert "truncated.jpg" in out and "bad files: 5" in out and "zero.jpg" not in out
+    # Indexed now: the deleted and the removed file are gone; six bad ones remain.
+    assert "truncated.jpg" in out and "bad files: 6" in out and "zero.jpg" not in out
 
 
 def test_skip_logs_once_per_file(dirty, caplog):
