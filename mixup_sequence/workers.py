@@ -20,7 +20,8 @@ more CPU than decoding did. `ProcessPool` instead:
   exception in a worker (a bad file, a failing augmentation) is raised in the
   caller with its type, notes and the worker's traceback;
 - ignores SIGINT in the workers, so Ctrl-C reaches the caller, which stops
-  the pool.
+  the pool; a worker whose parent has died (even by SIGKILL) exits within a
+  second, so no orphan is ever left behind.
 
 Batches are still the pure function `loader.load_batch(epoch, i)`: which
 worker computes one, and when, does not change a bit of it.
@@ -114,8 +115,14 @@ def _worker_main(loader: BatchLoader, path: str, layout: _Layout, tasks: Any, re
         results.put(("failed", worker_id, None, repr(e)))
         return
     results.put(("ready", worker_id, None, None))
+    parent = os.getppid()
     while True:
-        task = tasks.get()
+        try:
+            task = tasks.get(timeout=_POLL_S)
+        except queue.Empty:
+            if os.getppid() != parent:  # the parent died (even by SIGKILL): do not linger
+                break
+            continue
         if task is None:
             break
         epoch, i, slot = task
