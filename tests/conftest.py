@@ -11,6 +11,15 @@ import pytest
 COLOURS = {"cat": (255, 0, 0), "dog": (0, 255, 0), "fox": (0, 0, 255)}
 
 
+def alive(pid):
+    """True if process `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def write_image(path, rgb, size=(12, 10), channels=3):
     """Writes a solid-colour image (RGB given; OpenCV wants BGR)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
+from conftest import alive
 
 keras = pytest.importorskip("keras")
 
@@ -18,14 +18,6 @@ pytestmark = [pytest.mark.keras, pytest.mark.slow]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(os.path.dirname(HERE), "data_samples", "digits")
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"  # a zombie is dead
-    except FileNotFoundError:
-        return False
 
 
 def our_shm_files():
