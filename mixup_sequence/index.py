@@ -107,12 +107,11 @@ def _walk_images(root: str, class_name: str, follow_links: bool) -> list[str]:
     Directories are identified by `(st_dev, st_ino)` so that a symlink loop
     is visited once instead of recursing until the path is too long.
     """
-    top = os.path.join(root, class_name)
     found: list[str] = []
     seen: set[tuple[int, int]] = set()
-    stack = [top]
+    stack = [(os.path.join(root, class_name), class_name + "/")]  # (folder, its path relative to root)
     while stack:
-        folder = stack.pop()
+        folder, prefix = stack.pop()
         try:
             st = os.stat(folder)
         except OSError:
@@ -124,18 +123,17 @@ def _walk_images(root: str, class_name: str, follow_links: bool) -> list[str]:
         try:
             with os.scandir(folder) as entries:
                 for entry in entries:
-                    if _is_hidden(entry.name):
+                    name = entry.name
+                    if _is_hidden(name):
                         continue
                     if entry.is_dir(follow_symlinks=follow_links):
-                        stack.append(entry.path)
-                    elif entry.name.lower().endswith(ALLOWED_FORMATS) and entry.is_file(follow_symlinks=True):
-                        found.append(entry.path)
+                        stack.append((entry.path, prefix + name + "/"))
+                    elif name.lower().endswith(ALLOWED_FORMATS) and entry.is_file(follow_symlinks=True):
+                        found.append(prefix + name)
         except OSError:
             continue
-    # Sort with "/" separators, so nesting sorts alike on every platform.
-    relative = [os.path.relpath(p, root).replace(os.sep, "/") for p in found]
-    relative.sort()
-    return relative
+    found.sort()  # "/" separators: nesting sorts alike on every platform
+    return found
 
 
 def list_class_folders(directory: str) -> list[str]:
