@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export NO_ALBUMENTATIONS_UPDATE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: venv demo test test-fast lint typecheck samples bench-mixing clean
+.PHONY: venv demo test test-fast lint typecheck samples bench-mixing clean bench bench-quick bench-index
 
 venv: $(VENV)/.installed
 
@@ -39,3 +39,12 @@ samples: venv  ## rebuild data_samples/digits from scikit-learn's bundled digits
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+bench: venv  ## loaders side by side (this library, blog recipe, tf.data, naive PyDataset, the limit): out/bench/BENCHMARKS.md
+	$(PY) benchmarks/bench_loaders.py
+
+bench-quick: venv  ## the same end to end on 200 images, 3 batches of 16 a path: a smoke test, not a measurement
+	$(PY) benchmarks/bench_loaders.py --quick --out out/bench-quick
+
+bench-index: venv  ## indexing 100,000 files: this library vs Keras' index_directory, and the pickled sequence size
+	$(PY) benchmarks/bench_index.py
