@@ -290,9 +290,10 @@ class ProcessPool:
         return True
 
     def _drop_other_epochs(self, epoch: int) -> None:
-        for key in [k for k in self._done if k[0] != epoch]:
+        """Frees batches prefetched for epochs other than `epoch` and the next one."""
+        for key in [k for k in self._done if k[0] not in (epoch, epoch + 1)]:
             self._free.append(self._done.pop(key)[0])
-        for key in [k for k in self._errors if k[0] != epoch]:
+        for key in [k for k in self._errors if k[0] not in (epoch, epoch + 1)]:
             del self._errors[key]
 
     def get(self, epoch: int, i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -305,6 +306,9 @@ class ProcessPool:
             self._check_alive("loading batches")  # a death is an error even if others cover for it
             self._collect_freed()
             self._drop_other_epochs(epoch)
+            n = len(self.loader)
+            if not 0 <= i < n:
+                raise IndexError(f"Batch index out of range: expected 0 <= index < {n}. Received: {i}")
             key = (epoch, i)
             while not self._request(key):
                 if self._done:  # evict a prefetched batch nobody asked for yet
@@ -314,11 +318,12 @@ class ProcessPool:
                 else:  # the caller holds every slot: compute this one here
                     return self.loader.load_batch(epoch, i, report=self.reports)
                 self._collect_freed()
-            n = len(self.loader)
-            for j in range(i + 1, min(i + 1 + self.prefetch, n)):
+            # Prefetch what comes next, into the next epoch too (batches are pure functions
+            # of their key, so a guess that turns out wrong only costs the work).
+            for j in range(i + 1, i + 1 + self.prefetch):
                 if len(self._free) <= 1:
                     break
-                self._request((epoch, j))
+                self._request((epoch, j) if j < n else (epoch + 1, j - n))
             while key not in self._done and key not in self._errors:
                 self._receive(block=True)
             if key in self._errors:

@@ -137,3 +137,21 @@ def test_normal_exit_leaves_nothing(tmp_path):
     assert "fit finished" in out
     assert _wait_gone(workers)
     assert not our_shm_files()
+
+
+@pytest.mark.parametrize("workers", [{}, {"workers": 2}, {"workers": 2, "use_multiprocessing": True}])
+def test_bad_file_mid_fit_names_file_class_and_batch(tmp_path, workers):
+    import shutil
+
+    shutil.copytree(DATA, tmp_path / "digits")
+    seq = MixupSequence(tmp_path / "digits", batch_size=16, image_size=(32, 32), seed=1, shuffle=False, **workers)
+    victim = seq._loader.index.path(16 * 5 + 3)  # in batch 5, after TensorFlow's signature probe
+    with open(victim, "wb") as f:
+        f.write(b"junk")
+    with pytest.raises(Exception) as info:
+        tiny_model().fit(seq, epochs=1, shuffle=False, verbose=0)
+    # TensorFlow wraps it in its own error type; the text keeps ours, with the note.
+    text = "\n".join([type(info.value).__name__, str(info.value), *getattr(info.value, "__notes__", [])])
+    assert "ImageDecodeError" in text and os.path.basename(victim) in text
+    assert "class '2'" in text and "batch 5 of epoch 0" in text
+    seq.close()
