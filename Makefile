@@ -12,7 +12,8 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[tensorflow,dev]'
+	# Every Keras backend, so the tests can check the same batches on each (torch 2.13.0: the CPU build).
+	$(PY) -m pip install --quiet -e '.[tensorflow,jax,dev]' 'torch==2.13.0'
 	touch $@
 
 demo: venv  ## the main job: fit a small CNN with mixup on data_samples/ with worker processes

@@ -1,0 +1,50 @@
+"""Fits on one Keras backend and prints what the sequence served; started by test_backends.py.
+
+    KERAS_BACKEND=jax python backend_child.py DATA MODE [START_METHOD]
+
+Prints one JSON line: the final epoch and, per (epoch, index) served, a digest
+of the batch, so the parent can compare backends and worker modes bit for bit.
+"""
+
+import hashlib
+import json
+import os
+import sys
+import warnings
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+
+from mixup_sequence import MixupSequence  # noqa: E402
+
+MODES = {"serial": {}, "threads": {"workers": 2}, "processes": {"workers": 2, "use_multiprocessing": True}}
+
+
+class Recording(MixupSequence):
+    served: dict = {}
+
+    def __getitem__(self, index):
+        x, y = super().__getitem__(index)
+        digest = hashlib.sha1(x.tobytes() + y.tobytes()).hexdigest()[:16]
+        Recording.served[f"{self.epoch}:{index}"] = digest
+        return x, y
+
+
+def main(data, mode, start_method=None):
+    warnings.filterwarnings("ignore", message=".*os.fork\\(\\) was called.*")  # JAX's; see README
+    seq = Recording(
+        data, batch_size=50, image_size=(16, 16), mixup_alpha=0.4, cutmix_alpha=1.0, seed=9,
+        start_method=start_method, **MODES[mode],
+    )
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+    model.compile("sgd", "categorical_crossentropy")
+    model.fit(seq, epochs=2, shuffle=False, verbose=0)
+    seq.close()
+    print(json.dumps({"backend": keras.backend.backend(), "epoch": seq.epoch, "served": Recording.served}))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
