@@ -186,6 +186,16 @@ class ProcessPool:
     # --- life cycle -----------------------------------------------------------
     def _start(self) -> None:
         ctx = multiprocessing.get_context(self.start_method)
+        if ctx.get_start_method() != "fork":
+            try:
+                pickle.dumps(self.loader)
+            except Exception as e:
+                raise TypeError(
+                    f"With start_method={ctx.get_start_method()!r} the loader is pickled into each worker, "
+                    "so `augment` must be picklable (a module-level function or an Albumentations "
+                    f"transform, not a lambda or a local function), or use start_method='fork'. "
+                    f"Received: augment={getattr(self.loader.augmenter, 'augment', None)!r} ({e})"
+                ) from e
         x_shape, y_shape = self.loader.batch_shapes()
         slots = self.prefetch + self.workers + 2
         self._layout = layout = _Layout(x_shape, y_shape, slots)

@@ -109,3 +109,12 @@ def test_close_leaves_no_process_and_no_shared_file(textured_tree):
     np.testing.assert_array_equal(x, loader.load_batch(0, 1)[0])  # still readable after close
     with pytest.raises(RuntimeError, match="closed"):
         pool.get(0, 0)
+
+
+def test_unpicklable_augment_with_spawn_is_explained(textured_tree):
+    index = index_directory(textured_tree)
+    loader = BatchLoader(index, LoaderOptions(batch_size=4, image_size=(8, 8)), 1, augment=lambda x: x)
+    pool = ProcessPool(loader, 1, 1, "spawn")
+    with pytest.raises(TypeError, match="must be picklable.*start_method='fork'"):
+        pool.get(0, 0)
+    pool.close()
