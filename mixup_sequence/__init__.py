@@ -1,7 +1,7 @@
 """mixup-sequence: image-folder batches for Keras, with mixup done right.
 
-`MixupSequence` and `ImageFolderSequence` are Keras `PyDataset`s; they are
-imported lazily, so the Keras-free parts (`index`, `decode`, `mixing`,
+`MixupSequence` and `ImageFolderSequence` are Keras `PyDataset`s and `SyncEpoch`
+a Keras callback; they are imported lazily, so the Keras-free parts (`index`, `decode`, `mixing`,
 `loader`) load without importing Keras.
 """
 
@@ -17,7 +17,7 @@ from mixup_sequence.workers import WorkerError
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from mixup_sequence.sequence import ImageFolderSequence, MixupSequence
+    from mixup_sequence.sequence import ImageFolderSequence, MixupSequence, SyncEpoch
 
 __all__ = [
     "ALLOWED_FORMATS",
@@ -27,13 +27,14 @@ __all__ = [
     "MixConfig",
     "MixParams",
     "MixupSequence",
+    "SyncEpoch",
     "WorkerError",
     "index_directory",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("MixupSequence", "ImageFolderSequence"):
+    if name in ("MixupSequence", "ImageFolderSequence", "SyncEpoch"):
         from mixup_sequence import sequence
 
         return getattr(sequence, name)

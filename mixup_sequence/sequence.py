@@ -218,6 +218,11 @@ class ImageFolderSequence(keras.utils.PyDataset):
         self._epoch_begun = False
         self._seen_epoch_end = False
 
+    def _follow_fit(self, epoch: int) -> None:
+        """Moves to `epoch` from inside `fit` (see `SyncEpoch`); the epoch protocol continues."""
+        self._epoch = int(epoch)
+        self._seen_epoch_end = True
+
     def on_epoch_begin(self) -> None:
         self._epoch_begun = True
 
@@ -397,3 +402,39 @@ class MixupSequence(ImageFolderSequence):
     @property
     def mix_config(self) -> MixConfig:
         return self._mix  # type: ignore[return-value]  # always set above
+
+
+class SyncEpoch(keras.callbacks.Callback):
+    """Keeps sequences on the epoch that `fit` is running, for exact resumes.
+
+    A new process that resumes training (with `keras.callbacks.BackupAndRestore`,
+    or `fit(initial_epoch=k)` after restoring a `ModelCheckpoint`) starts its
+    sequence at epoch 0, while Keras continues at epoch `k`. This callback calls
+    `set_epoch(epoch)` on each sequence as Keras begins each epoch (before the
+    epoch's first batch is requested, and before worker threads or processes
+    read it), so the resumed run sees exactly the batches, in the same order,
+    that an uninterrupted run would have.
+
+    Example:
+
+    ```python
+    model.fit(train, epochs=10, shuffle=False,
+              callbacks=[keras.callbacks.BackupAndRestore("backup"), SyncEpoch(train)])
+    ```
+
+    Args:
+        *sequences: The `ImageFolderSequence`s to keep in step.
+    """
+
+    def __init__(self, *sequences: ImageFolderSequence):
+        super().__init__()
+        for seq in sequences:
+            if not isinstance(seq, ImageFolderSequence):
+                raise TypeError(f"`SyncEpoch` takes ImageFolderSequence objects. Received: {seq!r}")
+        self.sequences = sequences
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        for seq in self.sequences:
+            if seq.epoch != epoch:
+                logger.debug("SyncEpoch: %r moves from epoch %d to %d", seq, seq.epoch, epoch)
+                seq._follow_fit(epoch)
