@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export NO_ALBUMENTATIONS_UPDATE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: venv demo test test-fast lint typecheck samples bench-mixing clean bench bench-quick bench-index
+.PHONY: venv demo test test-fast lint typecheck samples bench-mixing clean bench bench-quick bench-index evidence
 
 venv: $(VENV)/.installed
 
@@ -14,6 +14,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# Every Keras backend, so the tests can check the same batches on each (torch 2.13.0: the CPU build).
 	$(PY) -m pip install --quiet -e '.[tensorflow,jax,dev]' 'torch==2.13.0'
+	# Keras 2, matching the installed TensorFlow; --no-deps, or it would add the full `tensorflow`
+	# wheel over `tensorflow-cpu` (two wheels in one folder).
+	$(PY) -m pip install --quiet --no-deps "tf_keras==$$($(PY) -c 'import tensorflow as tf; print(tf.__version__.rsplit(".", 1)[0])').*"
 	touch $@
 
 demo: venv  ## the main job: fit a small CNN with mixup on data_samples/ with worker processes
@@ -49,3 +52,6 @@ bench-quick: venv  ## the same end to end on 200 images, 3 batches of 16 a path:
 
 bench-index: venv  ## indexing 100,000 files: this library vs Keras' index_directory, and the pickled sequence size
 	$(PY) benchmarks/bench_index.py
+
+evidence: venv  ## mixup vs ERM vs CutMix, clean and 40% noisy labels, 3 seeds: out/evidence/ (under 20 min on 2 cores)
+	$(PY) examples/evidence.py

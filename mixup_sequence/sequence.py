@@ -218,6 +218,17 @@ class ImageFolderSequence(keras.utils.PyDataset):
         self._epoch_begun = False
         self._seen_epoch_end = False
 
+    def for_tf_keras(self) -> Any:
+        """Returns this sequence as a Keras 2 (`tf_keras`) `Sequence`, for `tf_keras` models.
+
+        Pass `workers` and `use_multiprocessing` to Keras 2's `fit`, as usual
+        there; the epoch advances once per epoch although Keras 2 calls
+        `on_epoch_end` twice (see `keras2.py`).
+        """
+        from mixup_sequence.keras2 import Keras2Sequence
+
+        return Keras2Sequence(self)
+
     def _follow_fit(self, epoch: int) -> None:
         """Moves to `epoch` from inside `fit` (see `SyncEpoch`); the epoch protocol continues."""
         self._epoch = int(epoch)
