@@ -8,7 +8,8 @@ Keys of the random streams (see `_rng`):
 - the sample order of epoch `e`: `(seed, ORDER, e)`;
 - the augmentation of sample `k` (its position in the index) in epoch `e`:
   `(seed, AUGMENT, e, k)`, whatever batch or row it lands in;
-- the mixing parameters of batch `i` in epoch `e`: `(seed, MIX, e, i)`;
+- the mixing parameters of batch `i` in epoch `e`: `(seed, MIX, e, i)` (with
+  shards, `i * num_shards + shard_index` in place of `i`);
 - with `on_error="skip"`, the replacements tried for a bad sample `k`:
   `(seed, REPLACE, e, k)`.
 """
@@ -58,7 +59,14 @@ class BatchLoader(PerThread):
         self.augmenter = augment if augment is None or isinstance(augment, Augmenter) else Augmenter(augment)
         self.mix = mix if mix is not None and mix.enabled else None
         self.label_smoothing = mix.label_smoothing if mix is not None else 0.0
-        n, b = index.samples, options.batch_size
+        # Each shard gets an equal part of every epoch's global order; the remainder is dropped.
+        self.shard_samples = index.samples // options.num_shards
+        if self.shard_samples == 0:
+            raise ValueError(
+                f"{index.samples} samples cannot be split into {options.num_shards} non-empty shards. "
+                f"Received: num_shards={options.num_shards}"
+            )
+        n, b = self.shard_samples, options.batch_size
         self.num_batches = n // b if options.drop_remainder else -(-n // b)
         if self.num_batches == 0:
             raise ValueError(
@@ -69,8 +77,19 @@ class BatchLoader(PerThread):
     def __len__(self) -> int:
         return self.num_batches
 
+    def _shard(self, order: np.ndarray) -> np.ndarray:
+        """This shard's part of a global order: every `num_shards`-th sample, equal sizes."""
+        opts = self.options
+        return order[opts.shard_index :: opts.num_shards][: self.shard_samples]
+
     def epoch_order(self, epoch: int) -> np.ndarray:
-        """Returns the sample order of `epoch` (index order if not shuffling)."""
+        """Returns this shard's sample order in `epoch` (index order if not shuffling).
+
+        With `num_shards > 1`, shard `k` takes positions `k, k + num_shards, ...`
+        of the epoch's global order, `samples // num_shards` of them, so the
+        shards are disjoint, equal in size, and cover the whole order but for
+        fewer than `num_shards` samples (a different few every epoch).
+        """
         cached = getattr(self._local, "order", None)
         if cached is not None and cached[0] == epoch:
             return cached[1]
@@ -79,6 +98,7 @@ class BatchLoader(PerThread):
             order = _rng.generator(self.seed, _rng.ORDER, epoch).permutation(n)
         else:
             order = np.arange(n)
+        order = self._shard(order)
         order.flags.writeable = False  # callers get views of it
         self._local.order = (epoch, order)
         return order
@@ -204,7 +224,11 @@ class BatchLoader(PerThread):
         else:
             within = self.options.pairing == "batch"
             params = mixing.sample_mix_params(
-                self.mix, _rng.generator(self.seed, _rng.MIX, epoch, i), n, self.options.image_size, within
+                self.mix,
+                _rng.generator(self.seed, _rng.MIX, epoch, self._global_batch(i)),
+                n,
+                self.options.image_size,
+                within,
             )
             if within:
                 partner_images, partner_labels = images, labels
@@ -227,5 +251,9 @@ class BatchLoader(PerThread):
         so each sample is also a partner once per epoch.
         """
         n, b = self.index.samples, self.options.batch_size
-        order = _rng.generator(self.seed, _rng.PARTNER_ORDER, epoch).permutation(n)
+        order = self._shard(_rng.generator(self.seed, _rng.PARTNER_ORDER, epoch).permutation(n))
         return order[i * b : (i + 1) * b][: len(self.batch_samples(epoch, i))]
+
+    def _global_batch(self, i: int) -> int:
+        """A batch number unique across shards (`i` itself when there is one shard)."""
+        return i * self.options.num_shards + self.options.shard_index

@@ -36,6 +36,8 @@ class LoaderOptions:
     pairing: str = "batch"
     on_error: str = "raise"
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    shard_index: int = 0
+    num_shards: int = 1
 
     def __post_init__(self) -> None:
         if not _is_int(self.batch_size) or self.batch_size < 1:
@@ -83,6 +85,13 @@ class LoaderOptions:
             raise ValueError(f"`on_error` must be one of {ON_ERROR}. Received: on_error={self.on_error!r}")
         if self.max_pixels is not None and (not _is_int(self.max_pixels) or self.max_pixels < 1):
             raise ValueError(f"`max_pixels` must be None or an integer >= 1. Received: max_pixels={self.max_pixels!r}")
+        if not _is_int(self.num_shards) or self.num_shards < 1:
+            raise ValueError(f"`num_shards` must be an integer >= 1. Received: num_shards={self.num_shards!r}")
+        if not _is_int(self.shard_index) or not 0 <= self.shard_index < self.num_shards:
+            raise ValueError(
+                f"`shard_index` must be an integer in [0, num_shards={self.num_shards}). "
+                f"Received: shard_index={self.shard_index!r}"
+            )
         for name in ("shuffle", "drop_remainder"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be a bool. Received: {name}={getattr(self, name)!r}")

@@ -87,6 +87,12 @@ class ImageFolderSequence(keras.utils.PyDataset):
         max_pixels: Refuse images whose header declares more pixels than
             this (decompression bombs), before decoding; None for OpenCV's own
             limit only.
+        shard_index, num_shards: For multi-host training: this host serves
+            positions `shard_index, shard_index + num_shards, ...` of every
+            epoch's global order (the same on every host, given the same
+            seed), `samples // num_shards` of them: disjoint, equal-size parts
+            that together cover the epoch but for fewer than `num_shards`
+            samples (dropped, a different few each epoch).
 
     Attributes:
         class_names, class_indices, filepaths, labels, samples, num_classes:
@@ -121,6 +127,8 @@ class ImageFolderSequence(keras.utils.PyDataset):
         start_method: str | None = None,
         on_error: str = "raise",
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        shard_index: int = 0,
+        num_shards: int = 1,
     ):
         options = LoaderOptions(
             batch_size=batch_size,
@@ -135,6 +143,8 @@ class ImageFolderSequence(keras.utils.PyDataset):
             pairing=self._pairing,
             on_error=on_error,
             max_pixels=max_pixels,
+            shard_index=shard_index,
+            num_shards=num_shards,
         )
         check_seed(seed)
         check_keras_arguments(directory, class_names, follow_links, workers, use_multiprocessing, max_queue_size)

@@ -218,3 +218,33 @@ def test_error_notes_survive_a_worker_process(textured_tree):
             pool.apply_async(_load_and_fail, ((loader, 4, 0),)).get(timeout=120)
     assert victim.name in str(info.value)
     assert "class 'a'" in "\n".join(info.value.__notes__) and "epoch 4" in "\n".join(info.value.__notes__)
+
+
+@pytest.mark.parametrize("num_shards", [2, 3])
+def test_shards_are_disjoint_equal_parts_of_one_global_order(textured_tree, num_shards):
+    loaders = [
+        make_loader(textured_tree, batch_size=2, shard_index=k, num_shards=num_shards) for k in range(num_shards)
+    ]
+    single = make_loader(textured_tree, batch_size=2)
+    n = single.index.samples
+    for epoch in range(3):
+        parts = [np.concatenate([ld.batch_samples(epoch, i) for i in range(len(ld))]) for ld in loaders]
+        assert len({len(p) for p in parts}) == 1 and len(parts[0]) == n // num_shards
+        union = np.concatenate(parts)
+        assert len(set(union.tolist())) == len(union)  # disjoint
+        global_order = np.concatenate([single.batch_samples(epoch, i) for i in range(len(single))])
+        assert set(union.tolist()) <= set(global_order.tolist())
+        assert n - len(union) < num_shards  # only the remainder is dropped
+    # Shards mix with their own parameters, and each shard's batches stay deterministic.
+    a, b = loaders[0].load_batch(1, 0), loaders[1].load_batch(1, 0)
+    assert not np.array_equal(a[0], b[0])
+    np.testing.assert_array_equal(
+        make_loader(textured_tree, batch_size=2, shard_index=1, num_shards=num_shards).load_batch(1, 0)[0], b[0]
+    )
+
+
+def test_one_shard_is_the_unsharded_loader(textured_tree):
+    a = make_loader(textured_tree, shard_index=0, num_shards=1)
+    b = make_loader(textured_tree)
+    for i in range(len(a)):
+        np.testing.assert_array_equal(a.load_batch(2, i)[0], b.load_batch(2, i)[0])

@@ -42,6 +42,11 @@ pytestmark = pytest.mark.keras
         ({"workers": -1}, ValueError, "workers=-1"),
         ({"max_queue_size": 0}, ValueError, "max_queue_size=0"),
         ({"drop_remainder": None}, TypeError, "drop_remainder=None"),
+        ({"num_shards": 0}, ValueError, "num_shards=0"),
+        ({"shard_index": 2, "num_shards": 2}, ValueError, "shard_index=2"),
+        ({"on_error": "ignore"}, ValueError, "on_error='ignore'"),
+        ({"max_pixels": 0}, ValueError, "max_pixels=0"),
+        ({"start_method": "thread"}, ValueError, "start_method='thread'"),
     ],
 )
 @pytest.mark.parametrize("cls", [MixupSequence, ImageFolderSequence])
