@@ -35,8 +35,14 @@ class Recording(MixupSequence):
 def main(data, mode, start_method=None):
     warnings.filterwarnings("ignore", message=".*os.fork\\(\\) was called.*")  # JAX's; see README
     seq = Recording(
-        data, batch_size=50, image_size=(16, 16), mixup_alpha=0.4, cutmix_alpha=1.0, seed=9,
-        start_method=start_method, **MODES[mode],
+        data,
+        batch_size=50,
+        image_size=(16, 16),
+        mixup_alpha=0.4,
+        cutmix_alpha=1.0,
+        seed=9,
+        start_method=start_method,
+        **MODES[mode],
     )
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
