@@ -10,6 +10,8 @@ import argparse
 import collections
 import os
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -20,7 +22,8 @@ from mixup_sequence.mixing import MixConfig
 from mixup_sequence.options import LoaderOptions
 from mixup_sequence.preview import save_batch_grid
 from mixup_sequence.split import validation_mask
-from mixup_sequence.verify import check_files, iter_checks
+from mixup_sequence.verify import Progress, check_files, iter_checks
+from mixup_sequence.workers import ProcessPool
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -83,6 +86,41 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    options = LoaderOptions(batch_size=args.batch_size, image_size=(args.image_size[0], args.image_size[1]))
+    mix = MixConfig(mixup_alpha=args.mixup_alpha, cutmix_alpha=args.cutmix_alpha)
+    loader = BatchLoader(index_directory(args.directory), options, 0, mix=mix)
+    batches = min(args.batches, len(loader))
+    images = sum(len(loader.batch_samples(0, i)) for i in range(batches))
+    print(f"{loader.index.samples} images; timing {batches} batches of {args.batch_size} at {options.image_size}")
+    results = {}
+    for mode in ("serial", "threads", "processes"):
+        bar = Progress(batches, f"{mode:>9}", enabled=not args.quiet, unit="batches")
+        start = time.perf_counter()
+        if mode == "serial":
+            for i in range(batches):
+                loader.load_batch(0, i)
+                bar.update()
+        elif mode == "threads":
+            with ThreadPoolExecutor(args.workers) as pool:
+                for _ in pool.map(lambda i: loader.load_batch(0, i), range(batches)):
+                    bar.update()
+        else:
+            workers = ProcessPool(loader, args.workers, 2 * args.workers)
+            try:
+                workers.get(1, 0)  # start the processes outside the timing
+                start = time.perf_counter()
+                for i in range(batches):
+                    workers.get(0, i)
+                    bar.update()
+            finally:
+                workers.close()
+        results[mode] = images / (time.perf_counter() - start)
+    for mode, rate in results.items():
+        print(f"{mode:>9}: {rate:8.0f} images/s ({rate / results['serial']:.2f}x serial)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mixup-sequence", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--no-verify", action="store_true", help="skip decoding (no sizes, no bad-file list)")
     inspect.add_argument("--progress-from", type=int, default=500, help="show a progress line from this many files")
     inspect.set_defaults(run=_inspect)
+
+    bench = sub.add_parser("bench", help="images/s on your data: serial, threads and processes")
+    bench.add_argument("directory", help="folder with one sub-folder per class")
+    bench.add_argument("--image-size", type=int, nargs=2, default=(224, 224), metavar=("HEIGHT", "WIDTH"))
+    bench.add_argument("--batch-size", type=int, default=64)
+    bench.add_argument("--batches", type=int, default=20, help="batches timed per mode")
+    bench.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="threads or processes")
+    bench.add_argument("--mixup-alpha", type=float, default=0.2)
+    bench.add_argument("--cutmix-alpha", type=float, default=0.0)
+    bench.add_argument("--quiet", action="store_true", help="no progress lines")
+    bench.set_defaults(run=_bench)
 
     verify = sub.add_parser("verify", help="decode every image once and list the bad ones (exit 1 if any)")
     verify.add_argument("directory", help="folder with one sub-folder per class")

@@ -38,8 +38,8 @@ class FileCheck:
 class Progress:
     """A one-line progress counter on a text stream (quiet when `enabled` is False)."""
 
-    def __init__(self, total: int, label: str, enabled: bool = True, stream=None):
-        self.total, self.label, self.enabled = total, label, enabled
+    def __init__(self, total: int, label: str, enabled: bool = True, stream=None, unit: str = "files"):
+        self.total, self.label, self.enabled, self.unit = total, label, enabled, unit
         self.stream = stream if stream is not None else sys.stderr
         self.done = 0
         self._last = 0.0
@@ -52,7 +52,7 @@ class Progress:
             self._last = now
             pct = 100.0 * self.done / max(1, self.total)
             rate = self.done / max(now - self._start, 1e-9)
-            self.stream.write(f"\r{self.label}: {self.done}/{self.total} files ({pct:.0f}%, {rate:.0f}/s)")
+            self.stream.write(f"\r{self.label}: {self.done}/{self.total} {self.unit} ({pct:.0f}%, {rate:.0f}/s)")
             if self.done == self.total:
                 self.stream.write("\n")
             self.stream.flush()

@@ -23,3 +23,12 @@ def test_inspect_counts_and_split(tree, capsys):
 def test_errors_exit_2_with_the_message(tmp_path, capsys):
     assert cli.main(["inspect", str(tmp_path / "missing")]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_bench_reports_three_modes(tree, capsys):
+    args = ["bench", str(tree), "--image-size", "8", "8", "--batch-size", "4", "--batches", "3", "--workers", "2"]
+    assert cli.main(args) == 0
+    captured = capsys.readouterr()
+    for mode in ("serial", "threads", "processes"):
+        assert f"{mode}:" in captured.out and "images/s" in captured.out
+    assert "3/3 batches (100%" in captured.err
