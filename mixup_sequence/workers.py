@@ -209,6 +209,8 @@ class ProcessPool:
             self._mapped, self._buffer = _map_file(path, layout.total)
             self._tasks = ctx.Queue()
             self._results = ctx.Queue()
+            self._procs = []
+            self._finalizer = weakref.finalize(self, _stop, self._procs, self._tasks, self._results)
             _threads.limit_opencv_threads_for_workers()  # before fork; children inherit it
             for worker_id in range(self.workers):
                 proc = ctx.Process(  # type: ignore[attr-defined]
@@ -220,6 +222,12 @@ class ProcessPool:
                 proc.start()
                 self._procs.append(proc)
             self._wait_ready()
+        except BaseException:
+            if self._finalizer is not None:
+                self._finalizer()  # stop the workers that did start
+            self._finalizer = None
+            self.__dict__.pop("_layout", None)
+            raise
         finally:
             os.unlink(path)  # every worker has it mapped (or has failed): nothing to leak
         self._generation += 1
@@ -228,7 +236,6 @@ class ProcessPool:
         self._pending: dict[tuple[int, int], int] = {}  # requested, not yet back
         self._done: dict[tuple[int, int], tuple[int, int]] = {}  # back: key -> (slot, rows)
         self._errors: dict[tuple[int, int], bytes] = {}  # raised by a worker: key -> pickled error
-        self._finalizer = weakref.finalize(self, _stop, self._procs, self._tasks, self._results)
         logger.debug("Started %d workers, %d slots of %d bytes", self.workers, slots, layout.slot_bytes)
 
     def _wait_ready(self) -> None:
@@ -286,7 +293,7 @@ class ProcessPool:
             self._finalizer()
         self._procs = []
         self._finalizer = None
-        del self._layout  # the next call starts a fresh pool
+        self.__dict__.pop("_layout", None)  # the next call starts a fresh pool
 
     def _request(self, key: tuple[int, int]) -> bool:
         """Makes sure `key` is on its way; False if no slot is free for it."""

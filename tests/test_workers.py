@@ -1,6 +1,7 @@
 """The sequence's own worker processes: exact batches, zero-copy lifetime, failures, cleanup."""
 
 import gc
+import multiprocessing
 import os
 import signal
 import time
@@ -117,4 +118,30 @@ def test_unpicklable_augment_with_spawn_is_explained(textured_tree):
     pool = ProcessPool(loader, 1, 1, "spawn")
     with pytest.raises(TypeError, match="must be picklable.*start_method='fork'"):
         pool.get(0, 0)
+    pool.close()
+
+
+class _FailsInChild:
+    """Pickles fine, but cannot be unpickled: a worker dies while starting."""
+
+    def __init__(self):
+        self.state = 1
+
+    def __call__(self, image):
+        return image
+
+    def __setstate__(self, state):
+        raise RuntimeError("cannot start here")
+
+
+def test_worker_that_dies_while_starting_raises_and_leaves_nothing(textured_tree):
+    from conftest import alive
+
+    index = index_directory(textured_tree)
+    loader = BatchLoader(index, LoaderOptions(batch_size=4, image_size=(8, 8)), 1, augment=_FailsInChild())
+    pool = ProcessPool(loader, 2, 1, "spawn")
+    with pytest.raises(WorkerError, match="while starting"):
+        pool.get(0, 0)
+    assert not any(alive(p.pid) for p in multiprocessing.active_children() if "mixup_sequence" in p.name)
+    assert not our_files()
     pool.close()
