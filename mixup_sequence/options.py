@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import numbers
 import os
 
@@ -109,6 +110,7 @@ def check_keras_arguments(
     workers: object,
     use_multiprocessing: object,
     max_queue_size: object,
+    start_method: object,
 ) -> None:
     """Checks the Sequence's remaining arguments (types only; no disk access)."""
     if not isinstance(directory, (str, os.PathLike)):
@@ -128,3 +130,6 @@ def check_keras_arguments(
         raise ValueError(f"`workers` must be an integer >= 0. Received: workers={workers!r}")
     if not _is_int(max_queue_size) or max_queue_size < 1:  # type: ignore[operator]
         raise ValueError(f"`max_queue_size` must be an integer >= 1. Received: max_queue_size={max_queue_size!r}")
+    methods = multiprocessing.get_all_start_methods()
+    if start_method is not None and start_method not in methods:
+        raise ValueError(f"`start_method` must be None or one of {methods}. Received: start_method={start_method!r}")

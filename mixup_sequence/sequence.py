@@ -6,7 +6,6 @@ This is the only module that imports Keras.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -147,22 +146,17 @@ class ImageFolderSequence(keras.utils.PyDataset):
             num_shards=num_shards,
         )
         check_seed(seed)
-        check_keras_arguments(directory, class_names, follow_links, workers, use_multiprocessing, max_queue_size)
-        if start_method is not None and start_method not in multiprocessing.get_all_start_methods():
-            raise ValueError(
-                f"`start_method` must be None or one of {multiprocessing.get_all_start_methods()}. "
-                f"Received: start_method={start_method!r}"
-            )
+        check_keras_arguments(
+            directory, class_names, follow_links, workers, use_multiprocessing, max_queue_size, start_method
+        )
         augmenter = Augmenter(augment) if augment is not None else None
         self._processes = workers if use_multiprocessing and workers > 0 else 0
         self._start_method = start_method
         self._pool: ProcessPool | None = None
-        if self._processes:
-            # The sequence runs its own persistent processes (see `workers.py`); Keras sees a
-            # serial dataset and calls `__getitem__` in order from one thread.
-            super().__init__(workers=1, use_multiprocessing=False, max_queue_size=max_queue_size)
-        else:
-            super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max_queue_size)
+        # With processes, the sequence runs its own (see `workers.py`): Keras sees a serial
+        # dataset and calls `__getitem__` in order from one thread.
+        keras_workers = 1 if self._processes else workers
+        super().__init__(workers=keras_workers, use_multiprocessing=False, max_queue_size=max_queue_size)
         index = index_directory(directory, class_names=class_names, follow_links=follow_links)
         if validation_split is not None and subset is not None:
             index = split_index(index, validation_split, subset)
