@@ -1,6 +1,7 @@
 """Fits on one Keras backend and prints what the sequence served; started by test_backends.py.
 
     KERAS_BACKEND=jax python backend_child.py DATA MODE [START_METHOD]
+    KERAS_BACKEND=jax python backend_child.py DATA fail-MODE
 
 Prints one JSON line: the final epoch and, per (epoch, index) served, a digest
 of the batch, so the parent can compare backends and worker modes bit for bit.
@@ -32,6 +33,27 @@ class Recording(MixupSequence):
         return x, y
 
 
+def fail(data, mode):
+    """Fits on a copy of DATA with one corrupt file; prints the type of what fit raised."""
+    import shutil
+    import tempfile
+
+    root = os.path.join(tempfile.mkdtemp(), "digits")
+    shutil.copytree(data, root)
+    seq = MixupSequence(root, batch_size=50, image_size=(16, 16), seed=9, shuffle=False, **MODES[mode])
+    with open(seq._loader.index.path(50 * 3 + 1), "wb") as f:  # in batch 3
+        f.write(b"not an image")
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+    model.compile("sgd", "categorical_crossentropy")
+    try:
+        model.fit(seq, epochs=1, shuffle=False, verbose=0)
+    except Exception as e:
+        notes = " | ".join(getattr(e, "__notes__", []))
+        print(json.dumps({"type": type(e).__name__, "text": f"{e} | {notes}"}))
+    finally:
+        seq.close()
+
+
 def main(data, mode, start_method=None):
     warnings.filterwarnings("ignore", message=".*os.fork\\(\\) was called.*")  # JAX's; see README
     seq = Recording(
@@ -53,4 +75,7 @@ def main(data, mode, start_method=None):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[2].startswith("fail-"):
+        fail(sys.argv[1], sys.argv[2][len("fail-") :])
+    else:
+        main(*sys.argv[1:])

@@ -49,3 +49,12 @@ def test_jax_with_forkserver_workers(reference):
     got = run_child("jax", "processes", "forkserver")
     for key, digest in got["served"].items():
         assert digest == reference["served"][key], key
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("mode", ["serial", "processes"])
+def test_bad_file_arrives_as_our_error_type(backend, mode):
+    # Without tf.data in between, the error reaches the caller as the library's own type.
+    got = run_child(backend, f"fail-{mode}")
+    assert got["type"] == "ImageDecodeError"
+    assert "class '" in got["text"] and "batch 3 of epoch 0" in got["text"]
