@@ -139,9 +139,11 @@ def test_worker_that_dies_while_starting_raises_and_leaves_nothing(textured_tree
 
     index = index_directory(textured_tree)
     loader = BatchLoader(index, LoaderOptions(batch_size=4, image_size=(8, 8)), 1, augment=_FailsInChild())
+    before = {p.pid for p in multiprocessing.active_children()}  # other tests' pools may still be alive
     pool = ProcessPool(loader, 2, 1, "spawn")
     with pytest.raises(WorkerError, match="while starting"):
         pool.get(0, 0)
-    assert not any(alive(p.pid) for p in multiprocessing.active_children() if "mixup_sequence" in p.name)
+    started = [p for p in multiprocessing.active_children() if p.pid not in before]
+    assert not any(alive(p.pid) for p in started)
     assert not our_files()
     pool.close()
