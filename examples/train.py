@@ -23,7 +23,7 @@ from mixup_sequence import ImageFolderSequence, MixupSequence  # noqa: E402
 from mixup_sequence.preview import save_batch_grid  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_DATA = os.path.join(HERE, os.pardir, "data_samples", "digits")
+DEFAULT_DATA = os.path.normpath(os.path.join(HERE, os.pardir, "data_samples", "digits"))
 
 
 def build_model(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
