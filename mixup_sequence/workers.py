@@ -41,7 +41,6 @@ import tempfile
 import threading
 import traceback
 import weakref
-from collections import deque
 from typing import Any
 
 import numpy as np
@@ -135,28 +134,17 @@ def _worker_main(loader: BatchLoader, path: str, layout: _Layout, tasks: Any, re
     del mapped, buffer  # unmapped with the process
 
 
-class _Lease:
-    """Returns a slot to the pool when the last array viewing it is collected."""
-
-    def __init__(self, pool: ProcessPool, slot: int):
-        self._release = pool._free_later
-        self.slot = slot
-        self.generation = pool._generation
-
-    def __del__(self) -> None:
-        self._release(self.slot, self.generation)
-
-
 class _View:
-    """Exposes part of a slot as an array whose lifetime holds the lease."""
+    """Exposes part of a slot as an array; the pool watches it with a weak reference.
 
-    def __init__(self, array: np.ndarray, lease: _Lease):
+    Arrays made from it (and any views of those) keep it alive, so the slot
+    is free once it is gone. No code runs when it is collected: a `__del__`
+    could swallow a Ctrl-C that arrives while it runs.
+    """
+
+    def __init__(self, array: np.ndarray):
         self.__array_interface__ = array.__array_interface__
-        self._keep = (array, lease)
-
-
-def _leased(array: np.ndarray, lease: _Lease) -> np.ndarray:
-    return np.asarray(_View(array, lease))
+        self._keep = array
 
 
 class ProcessPool:
@@ -176,11 +164,10 @@ class ProcessPool:
         self.start_method = start_method
         self.owner_pid = os.getpid()
         self._lock = threading.RLock()
-        self._freed: deque[int] = deque()  # appended from __del__ in any thread
+        self._leases: dict[int, tuple[weakref.ref, weakref.ref]] = {}  # slot -> the views handed out
         self._procs: list[Any] = []
         self._closed = False
         self._finalizer: weakref.finalize | None = None
-        self._generation = 0  # bumped per start, so leases of a stopped pool free nothing
         self.reports: list[tuple[str, str]] = []  # (path, reason) of files replaced under on_error="skip"
 
     # --- life cycle -----------------------------------------------------------
@@ -230,8 +217,7 @@ class ProcessPool:
             raise
         finally:
             os.unlink(path)  # every worker has it mapped (or has failed): nothing to leak
-        self._generation += 1
-        self._freed.clear()
+        self._leases.clear()
         self._free = list(range(slots))
         self._pending: dict[tuple[int, int], int] = {}  # requested, not yet back
         self._done: dict[tuple[int, int], tuple[int, int]] = {}  # back: key -> (slot, rows)
@@ -267,13 +253,11 @@ class ProcessPool:
         raise TypeError("A ProcessPool cannot be pickled.")
 
     # --- batches -----------------------------------------------------------------
-    def _free_later(self, slot: int, generation: int) -> None:
-        if generation == self._generation:
-            self._freed.append(slot)
-
     def _collect_freed(self) -> None:
-        while self._freed:
-            self._free.append(self._freed.popleft())
+        """Frees the slots whose handed-out arrays have all been collected."""
+        for slot in [k for k, refs in self._leases.items() if all(r() is None for r in refs)]:
+            del self._leases[slot]
+            self._free.append(slot)
 
     def _check_alive(self, doing: str) -> None:
         for proc in self._procs:
@@ -379,8 +363,9 @@ class ProcessPool:
             x, y = x.copy(), y.copy()
             self._free.append(slot)
             return x, y
-        lease = _Lease(self, slot)
-        return _leased(x, lease), _leased(y, lease)
+        views = _View(x), _View(y)
+        self._leases[slot] = (weakref.ref(views[0]), weakref.ref(views[1]))
+        return np.asarray(views[0]), np.asarray(views[1])
 
 
 def _stop(procs: list[Any], tasks: Any, results: Any) -> None:

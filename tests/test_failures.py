@@ -116,7 +116,8 @@ def test_ctrl_c_returns_promptly_and_leaves_nothing(tmp_path):
         out, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
-        pytest.fail("fit did not return after Ctrl-C")
+        out, err = proc.communicate()
+        pytest.fail(f"fit did not return after Ctrl-C: {err[-2000:]}")
     assert "KeyboardInterrupt" in err
     assert _wait_gone(workers)
     assert not our_shm_files()
