@@ -252,7 +252,7 @@ class BatchLoader(PerThread):
         """
         n, b = self.index.samples, self.options.batch_size
         order = self._shard(_rng.generator(self.seed, _rng.PARTNER_ORDER, epoch).permutation(n))
-        return order[i * b : (i + 1) * b][: len(self.batch_samples(epoch, i))]
+        return order[i * b : (i + 1) * b]
 
     def _global_batch(self, i: int) -> int:
         """A batch number unique across shards (`i` itself when there is one shard)."""

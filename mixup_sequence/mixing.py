@@ -247,15 +247,3 @@ def mix_images(
         # Float32 rounding of the weights can overshoot `high` by an ulp (255 * float32(1/255) > 1).
         np.minimum(dst, top, out=dst)
     return out
-
-
-def onehot(labels: np.ndarray, num_classes: int, label_smoothing: float = 0.0) -> np.ndarray:
-    """Returns `(B, num_classes)` float32 one-hot (optionally smoothed) labels."""
-    y = np.zeros((len(labels), num_classes), dtype=np.float64)
-    y[np.arange(len(labels)), labels] = 1.0
-    return smooth_labels(y, label_smoothing, num_classes).astype(np.float32)
-
-
-def to_float(images: np.ndarray, value_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
-    """Converts a uint8 batch to float32 in `value_range` (no mixing)."""
-    return mix_images(images, images, MixParams.identity(len(images)), value_range)
