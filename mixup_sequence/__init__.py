@@ -1,7 +1,7 @@
 """mixup-sequence: image-folder batches for Keras, with mixup done right.
 
-`MixupSequence` and `ImageFolderSequence` are Keras `PyDataset`s and `SyncEpoch`
-a Keras callback; they are imported lazily, so the Keras-free parts (`index`, `decode`, `mixing`,
+`MixupSequence` and `ImageFolderSequence` are Keras `PyDataset`s, `SyncEpoch` and
+`BackupAndResume` Keras callbacks; they are imported lazily, so the Keras-free parts (`index`, `decode`, `mixing`,
 `loader`) load without importing Keras.
 """
 
@@ -17,10 +17,12 @@ from mixup_sequence.workers import WorkerError
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from mixup_sequence.sequence import ImageFolderSequence, MixupSequence, SyncEpoch
+    from mixup_sequence.callbacks import BackupAndResume, SyncEpoch
+    from mixup_sequence.sequence import ImageFolderSequence, MixupSequence
 
 __all__ = [
     "ALLOWED_FORMATS",
+    "BackupAndResume",
     "FolderIndex",
     "ImageDecodeError",
     "ImageFolderSequence",
@@ -34,8 +36,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("MixupSequence", "ImageFolderSequence", "SyncEpoch"):
+    if name in ("MixupSequence", "ImageFolderSequence"):
         from mixup_sequence import sequence
 
         return getattr(sequence, name)
+    if name in ("SyncEpoch", "BackupAndResume"):
+        from mixup_sequence import callbacks
+
+        return getattr(callbacks, name)
     raise AttributeError(f"module 'mixup_sequence' has no attribute {name!r}")

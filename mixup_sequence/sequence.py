@@ -170,6 +170,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
         self._bad_files: dict[str, str] = {}
         self._bad_lock = threading.Lock()
         self._epoch = 0
+        self._start = 0  # the first batch of this epoch: > 0 only in an epoch resumed midway
         self._epoch_begun = False
         self._seen_epoch_end = False
         if workers > 1 or self._processes:
@@ -218,6 +219,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
         if not isinstance(epoch, (int, np.integer)) or epoch < 0:
             raise ValueError(f"`epoch` must be an integer >= 0. Received: epoch={epoch!r}")
         self._epoch = int(epoch)
+        self._start = 0
         # As if new: the next fit's reset (or discarded prefetch) must not advance it.
         self._epoch_begun = False
         self._seen_epoch_end = False
@@ -233,9 +235,17 @@ class ImageFolderSequence(keras.utils.PyDataset):
 
         return Keras2Sequence(self)
 
-    def _follow_fit(self, epoch: int) -> None:
-        """Moves to `epoch` from inside `fit` (see `SyncEpoch`); the epoch protocol continues."""
+    def _follow_fit(self, epoch: int, start: int = 0) -> None:
+        """Moves to `epoch` from inside `fit`; the epoch protocol continues.
+
+        `start > 0` (from `BackupAndResume`) makes this epoch begin at batch
+        `start`: `len()` shrinks by `start` and index `j` is batch `start + j`,
+        so `fit` ends the epoch after its remaining batches.
+        """
+        if not 0 <= start < len(self._loader):
+            raise ValueError(f"`start` must be in [0, {len(self._loader)}). Received: start={start}")
         self._epoch = int(epoch)
+        self._start = int(start)
         self._seen_epoch_end = True
 
     def on_epoch_begin(self) -> None:
@@ -255,15 +265,20 @@ class ImageFolderSequence(keras.utils.PyDataset):
         """
         if self._epoch_begun and self._seen_epoch_end:
             self._epoch += 1
+            self._start = 0
             logger.debug("%s: now at epoch %d", type(self).__name__, self._epoch)
         self._epoch_begun = False
         self._seen_epoch_end = True
 
     # --- batches ------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._loader)
+        return len(self._loader) - self._start
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._start:
+            if not 0 <= index < len(self):
+                raise IndexError(f"Batch index out of range: expected 0 <= index < {len(self)}. Received: {index}")
+            index = self._start + int(index)
         if not self._processes:
             report: list[tuple[str, str]] = []
             batch = self._loader.load_batch(self._epoch, int(index), report=report)
@@ -417,39 +432,3 @@ class MixupSequence(ImageFolderSequence):
     @property
     def mix_config(self) -> MixConfig:
         return self._mix  # type: ignore[return-value]  # always set above
-
-
-class SyncEpoch(keras.callbacks.Callback):
-    """Keeps sequences on the epoch that `fit` is running, for exact resumes.
-
-    A new process that resumes training (with `keras.callbacks.BackupAndRestore`,
-    or `fit(initial_epoch=k)` after restoring a `ModelCheckpoint`) starts its
-    sequence at epoch 0, while Keras continues at epoch `k`. This callback calls
-    `set_epoch(epoch)` on each sequence as Keras begins each epoch (before the
-    epoch's first batch is requested, and before worker threads or processes
-    read it), so the resumed run sees exactly the batches, in the same order,
-    that an uninterrupted run would have.
-
-    Example:
-
-    ```python
-    model.fit(train, epochs=10, shuffle=False,
-              callbacks=[keras.callbacks.BackupAndRestore("backup"), SyncEpoch(train)])
-    ```
-
-    Args:
-        *sequences: The `ImageFolderSequence`s to keep in step.
-    """
-
-    def __init__(self, *sequences: ImageFolderSequence):
-        super().__init__()
-        for seq in sequences:
-            if not isinstance(seq, ImageFolderSequence):
-                raise TypeError(f"`SyncEpoch` takes ImageFolderSequence objects. Received: {seq!r}")
-        self.sequences = sequences
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        for seq in self.sequences:
-            if seq.epoch != epoch:
-                logger.debug("SyncEpoch: %r moves from epoch %d to %d", seq, seq.epoch, epoch)
-                seq._follow_fit(epoch)

@@ -3,14 +3,17 @@
     KERAS_BACKEND=jax python backend_child.py DATA MODE [START_METHOD]
     KERAS_BACKEND=jax python backend_child.py DATA fail-MODE
 
-Prints one JSON line: the final epoch and, per (epoch, index) served, a digest
+Prints one JSON line: the final epoch and, per (epoch, batch) served, a digest
 of the batch, so the parent can compare backends and worker modes bit for bit.
+After 2 epochs, a second fit resumes epoch 2 at batch 5 from a BackupAndResume
+record, as a new process would after a backup that followed batch 4.
 """
 
 import hashlib
 import json
 import os
 import sys
+import tempfile
 import warnings
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -18,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
-from mixup_sequence import MixupSequence  # noqa: E402
+from mixup_sequence import BackupAndResume, MixupSequence  # noqa: E402
 
 MODES = {"serial": {}, "threads": {"workers": 2}, "processes": {"workers": 2, "use_multiprocessing": True}}
 
@@ -29,14 +32,13 @@ class Recording(MixupSequence):
     def __getitem__(self, index):
         x, y = super().__getitem__(index)
         digest = hashlib.sha1(x.tobytes() + y.tobytes()).hexdigest()[:16]
-        Recording.served[f"{self.epoch}:{index}"] = digest
+        Recording.served[f"{self.epoch}:{self._start + index}"] = digest
         return x, y
 
 
 def fail(data, mode):
     """Fits on a copy of DATA with one corrupt file; prints the type of what fit raised."""
     import shutil
-    import tempfile
 
     root = os.path.join(tempfile.mkdtemp(), "digits")
     shutil.copytree(data, root)
@@ -70,6 +72,10 @@ def main(data, mode, start_method=None):
     model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
     model.compile("sgd", "categorical_crossentropy")
     model.fit(seq, epochs=2, shuffle=False, verbose=0)
+    backup = tempfile.mkdtemp()
+    with open(os.path.join(backup, "training_metadata.json"), "w") as f:
+        json.dump({"epoch": 2, "batch": 4}, f)
+    model.fit(seq, epochs=3, shuffle=False, verbose=0, callbacks=[BackupAndResume(backup, seq, save_freq=100)])
     seq.close()
     print(json.dumps({"backend": keras.backend.backend(), "epoch": seq.epoch, "served": Recording.served}))
 

@@ -7,7 +7,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from mixup_sequence import ImageFolderSequence, MixupSequence  # noqa: E402
+from mixup_sequence import BackupAndResume, ImageFolderSequence, MixupSequence, SyncEpoch  # noqa: E402
 
 pytestmark = pytest.mark.keras
 
@@ -113,6 +113,33 @@ def test_epoch_numbering_follows_the_keras_protocol(tree):
     assert other.epoch == 5
     with pytest.raises(ValueError, match="epoch=-1"):
         other.set_epoch(-1)
+
+
+@pytest.mark.parametrize("workers", [{}, {"workers": 2, "use_multiprocessing": True}])
+def test_epoch_resumed_midway_serves_only_its_remaining_batches(tree, workers):
+    reference = MixupSequence(tree, batch_size=4, image_size=(8, 8), seed=3)
+    reference.set_epoch(1)
+    n = len(reference)
+    seq = MixupSequence(tree, batch_size=4, image_size=(8, 8), seed=3, **workers)
+    seq._follow_fit(1, start=2)  # as BackupAndResume does at on_epoch_begin
+    assert len(seq) == n - 2
+    for j in range(n - 2):
+        np.testing.assert_array_equal(seq[j][0], reference[j + 2][0])
+    with pytest.raises(IndexError, match=f"Received: {n - 2}"):
+        seq[n - 2]
+    seq.on_epoch_begin()
+    seq.on_epoch_end()
+    assert (seq.epoch, len(seq)) == (2, n)
+    with pytest.raises(ValueError, match=f"start={n}"):
+        seq._follow_fit(2, start=n)
+    seq.close()
+
+
+def test_callbacks_take_only_sequences(tree, tmp_path):
+    with pytest.raises(TypeError, match="`SyncEpoch` takes ImageFolderSequence"):
+        SyncEpoch([1, 2])
+    with pytest.raises(TypeError, match="`BackupAndResume` takes ImageFolderSequence"):
+        BackupAndResume(tmp_path, "data/")
 
 
 def test_pickles_small(tree):
