@@ -1,6 +1,7 @@
 """The Keras `PyDataset`s: `ImageFolderSequence` and `MixupSequence`.
 
-This is the only module that imports Keras.
+The Keras-free modules (`index`, `decode`, `mixing`, `loader`, ...) never
+import this one; `callbacks`, `keras2` and `tf_data` build on it.
 """
 
 from __future__ import annotations
@@ -235,6 +236,42 @@ class ImageFolderSequence(keras.utils.PyDataset):
 
         return Keras2Sequence(self)
 
+    def to_tf_dataset(self, epochs: int | None = None, start_epoch: int = 0) -> Any:
+        """Returns the batches of epochs `start_epoch, start_epoch + 1, ...` as one `tf.data.Dataset`.
+
+        Each epoch's batches are made for that epoch explicitly, so the
+        dataset does not depend on `fit`'s epoch callbacks; pass
+        `steps_per_epoch=len(seq)` to `fit`. Auto-sharding is off: the
+        sequence shards itself (`shard_index`, `num_shards`). See
+        `distribute` for `tf.distribute` strategies.
+
+        Args:
+            epochs: Where to stop (exclusive); `None` repeats forever.
+            start_epoch: The first epoch, e.g. `initial_epoch` when resuming.
+        """
+        from mixup_sequence.tf_data import to_tf_dataset
+
+        return to_tf_dataset(self, epochs, start_epoch)
+
+    def distribute(self, strategy: Any, epochs: int | None = None, start_epoch: int = 0) -> Any:
+        """Returns `to_tf_dataset(...)` as `strategy`'s distributed dataset, one pipeline a host.
+
+        For `tf.distribute.MultiWorkerMirroredStrategy` with `shard_index`
+        equal to the worker's index and `num_shards` to the number of
+        workers: each worker's batches go whole to its replica (`batch_size`
+        is per worker; the global batch is `batch_size * num_shards`).
+        Passing the sequence itself to `fit` under such a strategy would
+        train on half of each batch, silently.
+
+        Args:
+            strategy: A `tf.distribute.Strategy`.
+            epochs: As in `to_tf_dataset`.
+            start_epoch: As in `to_tf_dataset`.
+        """
+        from mixup_sequence.tf_data import distribute
+
+        return distribute(self, strategy, epochs, start_epoch)
+
     def _follow_fit(self, epoch: int, start: int = 0) -> None:
         """Moves to `epoch` from inside `fit`; the epoch protocol continues.
 
@@ -279,9 +316,13 @@ class ImageFolderSequence(keras.utils.PyDataset):
             if not 0 <= index < len(self):
                 raise IndexError(f"Batch index out of range: expected 0 <= index < {len(self)}. Received: {index}")
             index = self._start + int(index)
+        return self._load(self._epoch, int(index))
+
+    def _load(self, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Batch `index` of `epoch`, from this process or the worker processes."""
         if not self._processes:
             report: list[tuple[str, str]] = []
-            batch = self._loader.load_batch(self._epoch, int(index), report=report)
+            batch = self._loader.load_batch(epoch, index, report=report)
             self._record_bad_files(report)
             return batch
         pool = self._pool
@@ -289,7 +330,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
             prefetch = min(self.max_queue_size, 2 * self._processes)
             pool = self._pool = ProcessPool(self._loader, self._processes, prefetch, self._start_method)
         try:
-            return pool.get(self._epoch, int(index))
+            return pool.get(epoch, index)
         finally:
             self._record_bad_files(pool.reports)
             pool.reports = []

@@ -174,3 +174,27 @@ def test_fit_identical_weights_in_every_worker_mode(textured_tree):
             np.testing.assert_array_equal(a, b)
     other_seed = _fit_weights(textured_tree, seed=6)
     assert not all(np.array_equal(a, b) for a, b in zip(reference, other_seed))
+
+
+def test_tf_dataset_makes_each_epoch_explicitly(tree):
+    import tensorflow as tf
+
+    seq = MixupSequence(tree, batch_size=4, image_size=(8, 8), seed=3)
+    n = len(seq)
+    dataset = seq.to_tf_dataset(epochs=3, start_epoch=1)
+    assert int(dataset.cardinality()) == 2 * n
+    got = [x.numpy() for x, _ in dataset]
+    for k, x in enumerate(got):
+        seq.set_epoch(1 + k // n)
+        np.testing.assert_array_equal(x, seq[k % n][0])
+    assert dataset.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.OFF
+    with pytest.raises(ValueError, match="epochs=0"):
+        seq.to_tf_dataset(epochs=0, start_epoch=1)
+
+
+def test_distribute_refuses_a_shard_that_is_not_this_workers(tree):
+    import tensorflow as tf
+
+    seq = MixupSequence(tree, batch_size=4, image_size=(8, 8), seed=3, shard_index=1, num_shards=2)
+    with pytest.raises(ValueError, match="input pipeline 0 of 1.*shard_index=1, num_shards=2"):
+        seq.distribute(tf.distribute.get_strategy(), epochs=1)
