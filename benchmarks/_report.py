@@ -252,8 +252,13 @@ def markdown(report: dict, chart_name: str) -> str:
         "(the cores may be shared with other work: compare ratios, which come from the same run).",
         "",
         f"Batch {s['batch_size']}, {sizes}; {s['images_per_epoch']} images per epoch "
-        f"({s['images']} in the set); {s['warmup']} warm-up epoch(s) dropped, median of {s['epochs']} measured; "
-        f"{s['workers']} workers; resize `{s['interpolation']}`; mixup alpha {s['alpha']}; "
+        f"({s['images']} in the set); {s['warmup']} warm-up epoch(s) dropped, median of {s['epochs']} measured"
+        + (
+            f" in each of {s['rounds']} rounds (every path once a round, round after round, its epochs pooled); "
+            if s.get("rounds", 1) > 1
+            else "; "
+        )
+        + f"{s['workers']} workers; resize `{s['interpolation']}`; mixup alpha {s['alpha']}; "
         f"Keras adapter iterator: `{s['adapter']}`"
         + (
             "; one process per path and size."

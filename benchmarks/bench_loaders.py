@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--start-method", choices=("fork", "forkserver", "spawn"), help="multiprocessing start method")
     p.add_argument("--isolate", action=argparse.BooleanOptionalAction, help="one process per path and size")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every throughput job this many times, round after round, and pool the epochs: the machine's "
+        "speed drifts over minutes, and interleaving spreads the drift over all paths (default 1)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sample-interval", type=float, default=0.5, help="seconds between worker memory samples")
     p.add_argument("--job-timeout", type=float, help="seconds before a benchmark process is killed")
@@ -148,7 +156,30 @@ def _shm() -> set[str]:
         return set()
 
 
-def run_jobs(jobs: list[dict], args: argparse.Namespace, log_dir: str) -> tuple[list[dict], list[str]]:
+def merge_rounds(results: list[dict]) -> list[dict]:
+    """Pools the rounds of each (path, size, kind): epochs together, their median, the worst peaks."""
+    merged: dict[tuple, dict] = {}
+    for r in results:
+        key = (r["path"], r["size"], r.get("kind"))
+        if key not in merged:
+            merged[key] = dict(r, rounds=1)
+            continue
+        m = merged[key]
+        m["rounds"] += 1
+        if r.get("error") or m.get("error"):
+            m["error"] = m.get("error") or r.get("error")
+            continue
+        m["epoch_images_per_s"] = m["epoch_images_per_s"] + r["epoch_images_per_s"]
+        m["images_per_s"] = statistics.median(m["epoch_images_per_s"])
+        cpu = [v for v in (m.get("parent_cpu_ms_per_batch"), r.get("parent_cpu_ms_per_batch")) if v is not None]
+        m["parent_cpu_ms_per_batch"] = max(cpu) if cpu else None
+        for peak in ("parent_peak_rss_mb", "worker_peak_rss_mb", "workers_private_mb"):
+            values = [v for v in (m.get(peak), r.get(peak)) if v is not None]
+            m[peak] = max(values) if values else None
+    return list(merged.values())
+
+
+def run_jobs(jobs: list[dict], args: argparse.Namespace, log_dir: str, label: str = "") -> tuple[list[dict], list[str]]:
     """Runs each job in its own Python process; returns all measurements and any /dev/shm leftovers."""
     from _measure import ChildMemorySampler
 
@@ -158,13 +189,13 @@ def run_jobs(jobs: list[dict], args: argparse.Namespace, log_dir: str) -> tuple[
         names = ", ".join(
             f"{it['path']}@{it['size']}" + (" (rss)" if it["kind"] == "rss" else "") for it in job["items"]
         )
-        print(f"[{time.strftime('%H:%M:%S')}] job {number}/{len(jobs)}: {names}", flush=True)
+        print(f"[{time.strftime('%H:%M:%S')}] {label}job {number}/{len(jobs)}: {names}", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             job_file, result_file = os.path.join(tmp, "job.json"), os.path.join(tmp, "result.json")
             marker = os.path.join(tmp, "measuring")
             with open(job_file, "w") as f:
                 json.dump(dict(job, marker=marker), f)
-            log_file = os.path.join(log_dir, f"job{number:02d}.log")
+            log_file = os.path.join(log_dir, f"{label.strip().replace(' ', '')}job{number:02d}.log")
             shm_before = _shm()
             with open(log_file, "w") as log:
                 proc = subprocess.Popen(
@@ -230,7 +261,13 @@ def main(argv: list[str] | None = None) -> None:
     per_epoch = args.images if args.batches is None else min(args.images, args.batches * args.batch_size)
     data_dirs = {s: _dataset.view(data, SETTINGS[s][0], per_epoch) for s in args.settings}
     jobs = plan_jobs(args, data_dirs)
-    results, leaks = run_jobs(jobs, args, log_dir)
+    results, leaks = run_jobs(jobs, args, log_dir, "round 1, " if args.rounds > 1 else "")
+    repeat = [dict(j, items=[it for it in j["items"] if it["kind"] == "throughput"]) for j in jobs]
+    for number in range(2, args.rounds + 1):
+        more, more_leaks = run_jobs([j for j in repeat if j["items"]], args, log_dir, f"round {number}, ")
+        results += more
+        leaks += more_leaks
+    results = merge_rounds(results)
     machine["loadavg_end"] = _report.loadavg()
     report = {
         "command": command,
@@ -242,6 +279,7 @@ def main(argv: list[str] | None = None) -> None:
             "images_per_epoch": per_epoch,
             "batch_size": args.batch_size,
             "epochs": args.epochs,
+            "rounds": args.rounds,
             "warmup": args.warmup,
             "rss_epochs": args.rss_epochs,
             "alpha": args.alpha,

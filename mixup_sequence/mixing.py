@@ -230,7 +230,6 @@ def mix_images(
     if out is None:
         out = np.empty(images.shape, dtype=np.float32)
     lam, partner, method, boxes = params.lam, params.partner, params.method, params.boxes
-    top = np.float32(high)
     for i in range(len(images)):
         src, dst = images[i], out[i]
         if method[i] == MIXUP:
@@ -245,5 +244,8 @@ def mix_images(
                 if low:
                     dst[y0:y1, x0:x1] += np.float32(low)
         # Float32 rounding of the weights can overshoot `high` by an ulp (255 * float32(1/255) > 1).
-        np.minimum(dst, top, out=dst)
+        # cv2.min on a one-channel view is twice as fast as np.minimum (a scalar would only reach
+        # the first channel of a 3-channel array).
+        flat = dst.reshape(dst.shape[0], -1)
+        cv2.min(flat, high, dst=flat)
     return out

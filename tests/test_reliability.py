@@ -108,14 +108,12 @@ def dirty(tmp_path, monkeypatch):
     locked = root / "cat" / "bad" / "locked.png"
     os.chmod(locked, 0)
     if os.geteuid() == 0:  # root reads anything: make the read fail as it would for a user
-        real = decode_module.np.fromfile
-
-        def fromfile(path, *args, **kwargs):
+        def guarded_open(path, *args, **kwargs):
             if str(path) == str(locked):
                 raise PermissionError(13, "Permission denied", str(path))
-            return real(path, *args, **kwargs)
+            return open(path, *args, **kwargs)
 
-        monkeypatch.setattr(decode_module.np, "fromfile", fromfile)
+        monkeypatch.setattr(decode_module, "open", guarded_open, raising=False)
     return root, index
 
 
