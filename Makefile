@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export NO_ALBUMENTATIONS_UPDATE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: venv demo test test-fast lint typecheck samples bench-mixing clean bench bench-quick bench-index evidence
+.PHONY: venv demo test test-fast lint typecheck samples bench-mixing clean bench bench-quick bench-index bench-saturation evidence
 
 venv: $(VENV)/.installed
 
@@ -44,11 +44,14 @@ samples: venv  ## rebuild data_samples/digits from scikit-learn's bundled digits
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-bench: venv  ## loaders side by side (this library, blog recipe, tf.data, naive PyDataset, the limit): out/bench/BENCHMARKS.md
-	$(PY) benchmarks/bench_loaders.py
+bench: venv  ## loaders side by side (this library, blog recipe, tf.data, naive PyDataset, the limit), two rounds: out/bench/BENCHMARKS.md (about 25 min on 2 cores)
+	$(PY) benchmarks/bench_loaders.py --batches 16 --epochs 2 --warmup 1 --rss-epochs 20 --rounds 2
 
 bench-quick: venv  ## the same end to end on 200 images, 3 batches of 16 a path: a smoke test, not a measurement
 	$(PY) benchmarks/bench_loaders.py --quick --out out/bench-quick
+
+bench-saturation: venv  ## 2 worker processes: how busy, and the per-image cost against the limit's, same run
+	$(PY) benchmarks/bench_saturation.py
 
 bench-index: venv  ## indexing 100,000 files: this library vs Keras' index_directory, and the pickled sequence size
 	$(PY) benchmarks/bench_index.py
