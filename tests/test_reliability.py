@@ -108,6 +108,7 @@ def dirty(tmp_path, monkeypatch):
     locked = root / "cat" / "bad" / "locked.png"
     os.chmod(locked, 0)
     if os.geteuid() == 0:  # root reads anything: make the read fail as it would for a user
+
         def guarded_open(path, *args, **kwargs):
             if str(path) == str(locked):
                 raise PermissionError(13, "Permission denied", str(path))
