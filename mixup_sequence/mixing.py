@@ -247,5 +247,5 @@ def mix_images(
         # cv2.min on a one-channel view is twice as fast as np.minimum (a scalar would only reach
         # the first channel of a 3-channel array).
         flat = dst.reshape(dst.shape[0], -1)
-        cv2.min(flat, high, dst=flat)
+        cv2.min(flat, high, dst=flat)  # type: ignore[call-overload]  # the stubs omit scalars
     return out
