@@ -140,8 +140,7 @@ class BackupAndResume(keras.callbacks.BackupAndRestore):
         # Keras' callback learns the epoch only when one ends, so its backups in an epoch
         # resumed midway would name the epoch before.
         self._current_epoch = epoch
-        if self.sequence.epoch != epoch or start:
-            self.sequence._follow_fit(epoch, start)
+        self.sequence._follow_fit(epoch, start)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self._start = 0

@@ -302,8 +302,8 @@ class ImageFolderSequence(keras.utils.PyDataset):
         """
         if self._epoch_begun and self._seen_epoch_end:
             self._epoch += 1
-            self._start = 0
             logger.debug("%s: now at epoch %d", type(self).__name__, self._epoch)
+        self._start = 0  # an epoch resumed midway is over, or a new fit is resetting
         self._epoch_begun = False
         self._seen_epoch_end = True
 

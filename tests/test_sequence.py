@@ -130,6 +130,10 @@ def test_epoch_resumed_midway_serves_only_its_remaining_batches(tree, workers):
     seq.on_epoch_begin()
     seq.on_epoch_end()
     assert (seq.epoch, len(seq)) == (2, n)
+    # A fit that dies inside a resumed epoch: the next fit's reset ends the shortened epoch.
+    seq._follow_fit(2, start=3)
+    seq.on_epoch_end()
+    assert (seq.epoch, len(seq)) == (2, n)
     with pytest.raises(ValueError, match=f"start={n}"):
         seq._follow_fit(2, start=n)
     seq.close()
