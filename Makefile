@@ -44,8 +44,8 @@ samples: venv  ## rebuild data_samples/digits from scikit-learn's bundled digits
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-bench: venv  ## loaders side by side (this library, blog recipe, tf.data, naive PyDataset, the limit), two rounds: out/bench/BENCHMARKS.md (about 25 min on 2 cores)
-	$(PY) benchmarks/bench_loaders.py --batches 16 --epochs 2 --warmup 1 --rss-epochs 20 --rounds 2
+bench: venv  ## loaders side by side (this library, blog recipe, tf.data, naive PyDataset, the limit), then paired runs for the ratios: out/bench/BENCHMARKS.md (about 30 min on 2 cores)
+	$(PY) benchmarks/bench_loaders.py --batches 16 --epochs 2 --warmup 1 --rss-epochs 20 --pairs 5
 
 bench-quick: venv  ## the same end to end on 200 images, 3 batches of 16 a path: a smoke test, not a measurement
 	$(PY) benchmarks/bench_loaders.py --quick --out out/bench-quick

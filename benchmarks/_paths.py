@@ -23,6 +23,7 @@ import json
 import math
 import multiprocessing
 import os
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ PATHS = {
     "limit": PathInfo("limit: bare loop per core x cores", False, "imread + resize + Albumentations, 1 process"),
 }
 OURS = ("ours-serial", "ours-threads", "ours-processes")
+REFERENCE = "ours-processes"  # what the paired runs compare every other path with
 
 
 def list_files(directory: str) -> list[str]:
@@ -216,6 +218,22 @@ class LimitLoader:
         return len(self.paths), math.ceil(len(self.paths) / self.batch_size)
 
 
+def settle(loader) -> None:
+    """Leaves `loader` with no work in flight and nothing prefetched for its next epoch.
+
+    The library's worker pool prefetches into the next epoch. When epochs of
+    two paths alternate, that work would run during the other path's epoch
+    and hand this path batches made outside its own time. So wait for it,
+    then move the sequence two epochs on: the prefetched batches are dropped
+    and its next measured epoch starts cold, like every other path's.
+    """
+    dataset = getattr(loader, "dataset", None)
+    pool = getattr(dataset, "_pool", None)
+    if pool is not None:
+        pool.wait_idle()
+        dataset.set_epoch(dataset.epoch + 2)
+
+
 def build_loader(path: str, job: dict):
     """Makes the loader of `path` for `job` (a dict: see bench_loaders.make_job)."""
     size, workers = tuple(job["image_size"]), job["workers"]
@@ -274,10 +292,71 @@ def _write_marker(path: str | None, text: str) -> None:
         os.replace(path + ".tmp", path)
 
 
+def _timed_epoch(loader, scale: float) -> float:
+    start = time.perf_counter()
+    images, _ = loader.run_epoch()
+    rate = images / (time.perf_counter() - start) * scale
+    settle(loader)
+    return rate
+
+
+def _close(loader) -> None:
+    close = getattr(loader, "close", None)
+    if callable(close):
+        close()
+
+
+def run_pairs(job: dict) -> list[dict]:
+    """Alternates epochs of `REFERENCE` with epochs of each item's path, in this process.
+
+    For each item: its warm-up epochs, then `job["pairs"]` cycles of one
+    epoch of each, the order reversed every cycle, so both see the same
+    stretch of the machine's drifting speed. Returns per item both series
+    of images/s, epoch by epoch (a ratio per cycle is their quotient).
+    """
+    cores = float(os.cpu_count() or 1)
+    reference = build_loader(REFERENCE, {**job, **job["items"][0], "path": REFERENCE})
+    results = []
+    try:
+        for _ in range(job["warmup"]):
+            _timed_epoch(reference, 1.0)
+        for item in job["items"]:
+            spec = dict(job, **item)
+            record = {"path": item["path"], "size": item["size"], "reference": REFERENCE}
+            record.update(rates=[], reference_rates=[], images_per_s=None)
+            loader = None
+            try:
+                loader = build_loader(item["path"], spec)
+                scale = cores if item["path"] == "limit" else 1.0
+                for _ in range(job["warmup"]):
+                    _timed_epoch(loader, scale)
+                for cycle in range(job["pairs"]):
+                    turns = [(loader, "rates", scale), (reference, "reference_rates", 1.0)]
+                    for which, key, factor in turns[:: 1 if cycle % 2 == 0 else -1]:
+                        record[key].append(_timed_epoch(which, factor))
+                record["images_per_s"] = statistics.median(record["rates"])
+            except Exception as e:  # a path that fails is reported, not fatal
+                record["error"] = f"{type(e).__name__}: {e}"[:500]
+            finally:
+                _close(loader)
+            print(
+                f"[{time.strftime('%H:%M:%S')}] paired {item['path']:16s} {item['size']:8s} "
+                + (f"{record['images_per_s']:8.1f} images/s" if record["images_per_s"] else "failed"),
+                file=sys.stderr,
+                flush=True,
+            )
+            results.append(record)
+    finally:
+        _close(reference)
+    return results
+
+
 def run_job(job: dict) -> list[dict]:
     """Measures each `(path, size)` item of `job` in this process; returns the measurements as dicts."""
     if job.get("start_method"):
         multiprocessing.set_start_method(job["start_method"], force=True)
+    if job.get("pairs"):
+        return run_pairs(job)
     threads_before = cv2.getNumThreads()
     results = []
     for k, item in enumerate(job["items"]):

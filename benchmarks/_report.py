@@ -7,12 +7,13 @@ import multiprocessing
 import os
 import platform
 import shlex
+import statistics
 import subprocess
 import sys
 
 import cv2
 import numpy as np
-from _paths import OURS, PATHS
+from _paths import OURS, PATHS, REFERENCE
 
 PACKAGES = (
     "mixup-sequence",
@@ -112,6 +113,32 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a and b else None
 
 
+def _pairs(report: dict) -> dict[tuple[str, str], dict]:
+    return {
+        (r["path"], r["size"]): r
+        for r in report["results"]
+        if r.get("kind") == "pairs" and not r.get("error") and r.get("rates")
+    }
+
+
+def paired_ratios(pairs: dict, num: str, den: str, size: str) -> list[float] | None:
+    """`num / den` cycle by cycle, where one of them is the paired runs' reference; None if not run."""
+    if num == REFERENCE and (den, size) in pairs:
+        r = pairs[(den, size)]
+        return [a / b for a, b in zip(r["reference_rates"], r["rates"])]
+    if den == REFERENCE and (num, size) in pairs:
+        r = pairs[(num, size)]
+        return [a / b for a, b in zip(r["rates"], r["reference_rates"])]
+    return None
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, median, q3
+
+
 def _fmt(value: float | None, spec: str = ".0f", suffix: str = "") -> str:
     return "—" if value is None else f"{value:{spec}}{suffix}"
 
@@ -169,8 +196,9 @@ def _rss_changes(report: dict) -> dict[str, tuple[float, float, float] | None]:
 
 
 def targets_table(report: dict) -> str:
-    """The issue's targets, each as a ratio from this run."""
+    """The issue's targets, each as a ratio from this run (paired runs' median where they ran)."""
     results = _index(report)
+    pairs = _pairs(report)
     sizes = _sizes(report)
     head = "| measure | " + " | ".join(sizes) + " | target |"
     rows = [head, "| --- | " + " | ".join("---:" for _ in sizes) + " | --- |"]
@@ -178,6 +206,11 @@ def targets_table(report: dict) -> str:
     def ratio_row(label: str, num: str, den: str, check, target: str) -> None:
         cells = []
         for size in sizes:
+            cycles = paired_ratios(pairs, num, den, size)
+            if cycles:
+                q1, value, q3 = _quartiles(cycles)
+                cells.append(f"{value:.2f} {'✓' if check(value) else '✗'} ({q1:.2f}–{q3:.2f})")
+                continue
             value = _ratio(_rate(results, num, size), _rate(results, den, size))
             cells.append("—" if value is None else f"{value:.2f} {'✓' if check(value) else '✗'}")
         rows.append(f"| {label} | " + " | ".join(cells) + f" | {target} |")
@@ -210,6 +243,29 @@ def targets_table(report: dict) -> str:
             f"| parent RSS, epoch 2 → {epochs}, {PATHS[path].title(w).split(', ')[1]} | "
             + " | ".join(cells)
             + " | ± 5% |"
+        )
+    return "\n".join(rows)
+
+
+def pairs_table(report: dict) -> str:
+    """Each paired run: both medians and the per-cycle ratio's median and quartiles."""
+    w = report["settings"]["workers"]
+    ref = PATHS[REFERENCE].title(w)
+    rows = [
+        f"| path | image size | cycles | its images/s | {ref}, images/s | {ref} / path: median (quartiles) |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in report["results"]:
+        if r.get("kind") != "pairs":
+            continue
+        label = PATHS[r["path"]].title(w)
+        if r.get("error") or not r.get("rates"):
+            rows.append(f"| {label} | {r['size']} | failed: {_one_line(r.get('error') or 'no cycles')} | | | |")
+            continue
+        q1, median, q3 = _quartiles([a / b for a, b in zip(r["reference_rates"], r["rates"])])
+        rows.append(
+            f"| {label} | {r['size']} | {len(r['rates'])} | {statistics.median(r['rates']):.0f} "
+            f"| {statistics.median(r['reference_rates']):.0f} | {median:.2f} ({q1:.2f}–{q3:.2f}) |"
         )
     return "\n".join(rows)
 
@@ -278,6 +334,27 @@ def markdown(report: dict, chart_name: str) -> str:
         targets_table(report),
         "",
     ]
+    if any(r.get("kind") == "pairs" for r in report["results"]):
+        lines[-2:-1] = [
+            lines[-2],
+            "",
+            "Ratios with quartiles come from the paired runs below; the others from the medians above.",
+        ]
+        lines += [
+            "## Paired runs",
+            "",
+            f"The machine's speed drifts by 20–40% within minutes, so medians measured minutes apart "
+            f"compare badly. Here, per image size, one process alternates one epoch of "
+            f"{PATHS[REFERENCE].title(s['workers'])} with one epoch of each other path, "
+            f"{s.get('pairs')} cycles, reversing the order every cycle; each cycle gives one ratio. "
+            "Between epochs the library's pool finishes the batches it prefetched and drops them, so "
+            "neither side runs during the other's epoch or starts with batches made outside its own time. "
+            "OpenCV runs with one thread for every path here (the naive path's workers inherit it, "
+            "which only helps that path).",
+            "",
+            pairs_table(report),
+            "",
+        ]
     if any(r.get("kind") == "rss" for r in report["results"]):
         lines += ["## Parent RSS over epochs (this library)", "", rss_table(report), ""]
     if report.get("shm_leftovers"):

@@ -83,6 +83,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run every throughput job this many times, round after round, and pool the epochs: the machine's "
         "speed drifts over minutes, and interleaving spreads the drift over all paths (default 1)",
     )
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        help="then, per image size, this many cycles alternating one epoch of ours-processes with one of each "
+        "other path, for ratios paired in time; the targets use them (default 0 = off)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sample-interval", type=float, default=0.5, help="seconds between worker memory samples")
     p.add_argument("--job-timeout", type=float, help="seconds before a benchmark process is killed")
@@ -149,6 +156,37 @@ def plan_jobs(args: argparse.Namespace, data_dirs: dict[str, str]) -> list[dict]
     return [dict(common, items=g) for g in groups]
 
 
+def plan_pairs(args: argparse.Namespace, data_dirs: dict[str, str]) -> list[dict]:
+    """One process per image size, alternating ours-processes with each other path (`--pairs` cycles)."""
+    from _paths import REFERENCE
+
+    if args.pairs <= 0 or REFERENCE not in args.paths:
+        return []
+    jobs = []
+    for setting in args.settings:
+        items = [
+            dict(path=path, size=setting, data=data_dirs[setting], image_size=SETTINGS[setting][1], kind="pairs")
+            for path in args.paths
+            if path != REFERENCE
+        ]
+        if items:
+            jobs.append(
+                {
+                    "batch_size": args.batch_size,
+                    "alpha": args.alpha,
+                    "workers": args.workers,
+                    "interpolation": args.interpolation,
+                    "adapter": args.adapter,
+                    "seed": args.seed,
+                    "warmup": args.warmup,
+                    "start_method": args.start_method,
+                    "pairs": args.pairs,
+                    "items": items,
+                }
+            )
+    return jobs
+
+
 def _shm() -> set[str]:
     try:
         return set(os.listdir("/dev/shm"))
@@ -166,6 +204,12 @@ def merge_rounds(results: list[dict]) -> list[dict]:
             continue
         m = merged[key]
         m["rounds"] += 1
+        if r.get("kind") == "pairs":  # cycles stay paired: both series grow together
+            if not (r.get("error") or m.get("error")):
+                m["rates"] = m["rates"] + r["rates"]
+                m["reference_rates"] = m["reference_rates"] + r["reference_rates"]
+                m["images_per_s"] = statistics.median(m["rates"])
+            continue
         if r.get("error") or m.get("error"):
             m["error"] = m.get("error") or r.get("error")
             continue
@@ -267,6 +311,11 @@ def main(argv: list[str] | None = None) -> None:
         more, more_leaks = run_jobs([j for j in repeat if j["items"]], args, log_dir, f"round {number}, ")
         results += more
         leaks += more_leaks
+    pair_jobs = plan_pairs(args, data_dirs)
+    if pair_jobs:
+        more, more_leaks = run_jobs(pair_jobs, args, log_dir, "paired, ")
+        results += more
+        leaks += more_leaks
     results = merge_rounds(results)
     machine["loadavg_end"] = _report.loadavg()
     report = {
@@ -280,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
             "batch_size": args.batch_size,
             "epochs": args.epochs,
             "rounds": args.rounds,
+            "pairs": args.pairs,
             "warmup": args.warmup,
             "rss_epochs": args.rss_epochs,
             "alpha": args.alpha,

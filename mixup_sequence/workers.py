@@ -332,6 +332,12 @@ class ProcessPool:
             slot, rows = self._done.pop(key)
             return self._deliver(slot, rows)
 
+    def wait_idle(self) -> None:
+        """Waits until no batch is being computed, prefetched ones included."""
+        with self._lock:
+            while getattr(self, "_pending", None):
+                self._receive(block=True)
+
     def _receive(self, block: bool) -> None:
         while True:
             try:

@@ -99,6 +99,18 @@ def test_killed_worker_raises_quickly_instead_of_hanging(textured_tree, pool_fac
     np.testing.assert_array_equal(pool.get(7, 2)[0], loader.load_batch(7, 2)[0])
 
 
+def test_wait_idle_finishes_the_prefetch_and_keeps_it(textured_tree, pool_factory):
+    loader = make_loader(textured_tree)
+    pool = pool_factory(loader, prefetch=3)
+    pool.wait_idle()  # before the pool has started: nothing to wait for
+    last = len(loader) - 1
+    pool.get(0, last)  # prefetches batches 0, 1 and 2 of epoch 1
+    pool.wait_idle()
+    assert not pool._pending
+    assert sorted(pool._done) == [(1, 0), (1, 1), (1, 2)]
+    np.testing.assert_array_equal(pool.get(1, 1)[0], loader.load_batch(1, 1)[0])
+
+
 def test_close_leaves_no_process_and_no_shared_file(textured_tree):
     loader = make_loader(textured_tree)
     pool = ProcessPool(loader, 2, 3, "fork")
