@@ -1,6 +1,6 @@
 """Where the time goes with 2 worker processes: are the workers saturated, and on what?
 
-    python benchmarks/bench_saturation.py [--epochs 3]
+    python benchmarks/bench_saturation.py [--epochs 3] [--cycles 6]
 
 For each image size of `bench_loaders.py` (on the same generated data, built
 if missing), iterates `MixupSequence(workers=2, use_multiprocessing=True)`
@@ -11,14 +11,19 @@ same per-image work timed in this process, one image after another: the
 limit's read + decode + resize + augment, and the library's whole per-image
 cost (`load_batch` into a reused output, as in a worker, which adds the keyed
 generators, the float32 output and the mixing). If the workers are ~100% busy, throughput is
-`2 / worker CPU per image`, and any gap to the limit is per-image work.
-A benchmark, not a test.
+`2 / worker CPU per image`, and any gap to the limit is per-image work. Last, cycles that
+alternate three runs of the same 1,024 images: the limit's loop in this process (times 2, as
+the limit is defined), that loop in 2 processes at once, and the library's `load_batch` in 2
+processes at once (no pool, no transport): what running two at once costs each, apart from
+everything else. A benchmark, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import statistics
 import sys
 import time
 
@@ -74,8 +79,8 @@ def saturation(directory: str, image_size: tuple[int, int], epochs: int) -> list
     return rows
 
 
-def per_image_ms(directory: str, image_size: tuple[int, int], images: int = 256) -> dict[str, float]:
-    """The limit's loop and the library's `load_batch`, image after image in this process (best of 3)."""
+def _work(directory: str, image_size: tuple[int, int], images: int):
+    """The limit's loop over some paths, and the library's `load_batch` over some batches (into a reused output)."""
     from mixup_sequence.augment import Augmenter
     from mixup_sequence.index import index_directory
     from mixup_sequence.loader import BatchLoader
@@ -92,18 +97,24 @@ def per_image_ms(directory: str, image_size: tuple[int, int], images: int = 256)
         index, options, 0, augment=Augmenter(albumentations_chain()), mix=MixConfig(mixup_alpha=0.2)
     )
 
-    def limit() -> None:
-        for path in paths:
+    def limit(part=paths) -> None:
+        for path in part:
             image = cv2.resize(cv2.imread(path, cv2.IMREAD_COLOR_RGB), (width, height), interpolation=cv2.INTER_AREA)
             chain(image=image)
 
     x_shape, y_shape = batch_loader.batch_shapes()
     out = np.zeros(x_shape, np.float32), np.zeros(y_shape, np.float32)  # reused, as a worker's slot is
 
-    def library() -> None:
-        for i in range(len(paths) // 64):
-            batch_loader.load_batch(0, i, out=out)
+    def library(batches=None, epoch=0) -> None:
+        for i in range(len(paths) // 64) if batches is None else batches:
+            batch_loader.load_batch(epoch, i, out=out)
 
+    return paths, limit, library
+
+
+def per_image_ms(directory: str, image_size: tuple[int, int], images: int = 256) -> dict[str, float]:
+    """The limit's loop and the library's `load_batch`, image after image in this process (best of 3)."""
+    paths, limit, library = _work(directory, image_size, images)
     best = {"limit": float("inf"), "library": float("inf")}
     for _ in range(3):  # alternated, so a drift of the machine's speed touches both
         for name, fn in (("limit", limit), ("library", library)):
@@ -113,9 +124,64 @@ def per_image_ms(directory: str, image_size: tuple[int, int], images: int = 256)
     return best
 
 
+def _serve(tasks, done, limit, library) -> None:
+    while (task := tasks.get()) is not None:
+        kind, part, epoch = task
+        limit(part) if kind == "limit" else library(part, epoch)
+        done.put(kind)
+
+
+def two_at_once(directory: str, image_size: tuple[int, int], cycles: int = 6) -> dict[str, list[float]]:
+    """The same work in 2 processes at once (each half of it), alternated with the limit's one-process loop.
+
+    Per cycle: the limit's loop in this process (its rate times 2, as the
+    limit is defined), the limit's loop in 2 forked processes at once, and
+    the library's `load_batch` in 2 forked processes at once (no pool, no
+    transport); the order reverses every cycle. Returns each series of images/s.
+    """
+    paths, limit, library = _work(directory, image_size, 1024)
+    batches = len(paths) // 64
+    ctx = multiprocessing.get_context("fork")
+    tasks, done = [ctx.Queue() for _ in range(2)], ctx.Queue()
+    procs = [ctx.Process(target=_serve, args=(q, done, limit, library), daemon=True) for q in tasks]
+    for proc in procs:
+        proc.start()
+
+    def alone() -> float:
+        start = time.perf_counter()
+        limit(paths)
+        return 2 * len(paths) / (time.perf_counter() - start)
+
+    def at_once(kind: str, epoch: int) -> float:
+        start = time.perf_counter()
+        for k, q in enumerate(tasks):
+            q.put((kind, paths[k::2], epoch) if kind == "limit" else (kind, range(k, batches, 2), epoch))
+        for _ in tasks:
+            done.get()
+        return (len(paths) if kind == "limit" else batches * 64) / (time.perf_counter() - start)
+
+    runs = {
+        "limit, 1 process x 2": lambda c: alone(),
+        "limit, 2 processes at once": lambda c: at_once("limit", c),
+        "library load_batch, 2 processes at once": lambda c: at_once("library", c),
+    }
+    for fn in runs.values():  # warm-up
+        fn(0)
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    for cycle in range(1, cycles + 1):
+        for name, fn in list(runs.items())[:: 1 if cycle % 2 else -1]:
+            rates[name].append(fn(cycle))
+    for q in tasks:
+        q.put(None)
+    for proc in procs:
+        proc.join()
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--cycles", type=int, default=6, help="cycles of the 2-processes-at-once comparison")
     parser.add_argument("--data-dir", default=os.path.join("out", "bench", "data"))
     args = parser.parse_args()
     data = _dataset.build(args.data_dir, 2000, seed=0, log=print)
@@ -132,6 +198,14 @@ def main() -> None:
             f"  one process, per image: limit {ms['limit']:.2f} ms, library {ms['library']:.2f} ms "
             f"(x{ms['library'] / ms['limit']:.2f}); 2 / library = {2e3 / ms['library']:.0f} images/s"
         )
+        rates = two_at_once(directory, image_size, args.cycles)
+        base = rates["limit, 1 process x 2"]
+        for name, series in rates.items():
+            ratios = [a / b for a, b in zip(series, base)]
+            print(
+                f"  {name}: median {statistics.median(series):.0f} images/s, "
+                f"per cycle / limit {statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+            )
 
 
 if __name__ == "__main__":
