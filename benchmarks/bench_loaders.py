@@ -117,11 +117,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def plan_jobs(args: argparse.Namespace, data_dirs: dict[str, str]) -> list[dict]:
-    """The benchmark processes to run: each a list of `(path, size)` items."""
-    from _paths import OURS, PATHS
-
-    common = {
+def job_settings(args: argparse.Namespace) -> dict:
+    """What every benchmark process is told besides its items."""
+    return {
         "batch_size": args.batch_size,
         "alpha": args.alpha,
         "workers": args.workers,
@@ -132,6 +130,13 @@ def plan_jobs(args: argparse.Namespace, data_dirs: dict[str, str]) -> list[dict]
         "epochs": args.epochs,
         "start_method": args.start_method,
     }
+
+
+def plan_jobs(args: argparse.Namespace, data_dirs: dict[str, str]) -> list[dict]:
+    """The benchmark processes to run: each a list of `(path, size)` items."""
+    from _paths import OURS, PATHS
+
+    common = job_settings(args)
 
     def item(path: str, setting: str, **extra) -> dict:
         return dict(path=path, size=setting, data=data_dirs[setting], image_size=SETTINGS[setting][1], **extra)
@@ -170,20 +175,7 @@ def plan_pairs(args: argparse.Namespace, data_dirs: dict[str, str]) -> list[dict
             if path != REFERENCE
         ]
         if items:
-            jobs.append(
-                {
-                    "batch_size": args.batch_size,
-                    "alpha": args.alpha,
-                    "workers": args.workers,
-                    "interpolation": args.interpolation,
-                    "adapter": args.adapter,
-                    "seed": args.seed,
-                    "warmup": args.warmup,
-                    "start_method": args.start_method,
-                    "pairs": args.pairs,
-                    "items": items,
-                }
-            )
+            jobs.append(dict(job_settings(args), pairs=args.pairs, items=items))
     return jobs
 
 
