@@ -262,7 +262,7 @@ def pairs_table(report: dict) -> str:
         if r.get("error") or not r.get("rates"):
             rows.append(f"| {label} | {r['size']} | failed: {_one_line(r.get('error') or 'no cycles')} | | | |")
             continue
-        q1, median, q3 = _quartiles([a / b for a, b in zip(r["reference_rates"], r["rates"])])
+        q1, median, q3 = _quartiles(paired_ratios({(r["path"], r["size"]): r}, REFERENCE, r["path"], r["size"]) or [])
         rows.append(
             f"| {label} | {r['size']} | {len(r['rates'])} | {statistics.median(r['rates']):.0f} "
             f"| {statistics.median(r['reference_rates']):.0f} | {median:.2f} ({q1:.2f}–{q3:.2f}) |"
