@@ -110,16 +110,6 @@ class BatchLoader(PerThread):
         b = self.options.batch_size
         return self.epoch_order(epoch)[i * b : (i + 1) * b]
 
-    def _buffer(self, name: str, rows: int) -> np.ndarray:
-        """A per-thread reusable uint8 image buffer with `rows` rows."""
-        h, w = self.options.image_size
-        shape = (self.options.batch_size, h, w, COLOR_MODES[self.options.color_mode])
-        buf = getattr(self._local, name, None)
-        if buf is None:
-            buf = np.empty(shape, dtype=np.uint8)
-            setattr(self._local, name, buf)
-        return buf[:rows]
-
     def _decode(self, k: int) -> np.ndarray:
         opts = self.options
         return load_image(self.index.path(k), opts.image_size, opts.color_mode, opts.interpolation, opts.max_pixels)
@@ -159,33 +149,24 @@ class BatchLoader(PerThread):
             )
         return int(r), image
 
-    def load_images(
-        self,
-        samples: np.ndarray,
-        epoch: int,
-        batch: int,
-        stream: int,
-        out: np.ndarray,
-        report: list[tuple[str, str]] | None = None,
-    ) -> None:
-        """Decodes (and augments) `samples` into the uint8 array `out`.
+    def load_sample(
+        self, k: int, epoch: int, batch: int, stream: int, report: list[tuple[str, str]] | None = None
+    ) -> np.ndarray:
+        """Decodes (and augments) sample `k` for `batch` of `epoch`; returns uint8 HWC.
 
         With `on_error="skip"`, every file that failed is appended to `report`
         as `(path, reason)`.
         """
-        for row, k in enumerate(samples):
-            used = int(k)
-            try:
-                used, image = self._decode_or_replace(int(k), epoch, report)
-                if self.augmenter is not None:
-                    image = self.augmenter(image, _rng.generator(self.seed, stream, epoch, used))
-            except Exception as e:
-                label = self.index.class_names[self.index.labels[used]]
-                e.add_note(
-                    f"while loading {self.index.path(used)!r} (class {label!r}) for batch {batch} of epoch {epoch}"
-                )
-                raise
-            out[row] = image
+        used = int(k)
+        try:
+            used, image = self._decode_or_replace(int(k), epoch, report)
+            if self.augmenter is not None:
+                image = self.augmenter(image, _rng.generator(self.seed, stream, epoch, used))
+        except Exception as e:
+            label = self.index.class_names[self.index.labels[used]]
+            e.add_note(f"while loading {self.index.path(used)!r} (class {label!r}) for batch {batch} of epoch {epoch}")
+            raise
+        return image
 
     def batch_shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """Shapes of a full batch's `x` and `y`."""
@@ -213,36 +194,68 @@ class BatchLoader(PerThread):
         """
         samples = self.batch_samples(epoch, i)
         n = len(samples)
-        images = self._buffer("images", n)
-        self.load_images(samples, epoch, i, _rng.AUGMENT, images, report)
+        params = self._mix_params(epoch, i, n)
+        h, w = self.options.image_size
+        x = out[0][:n] if out is not None else np.empty((n, h, w, COLOR_MODES[self.options.color_mode]), np.float32)
         labels = self.index.labels[samples]
-        num_classes = self.index.num_classes
-        x_out = out[0][:n] if out is not None else None
-        if self.mix is None:
-            params = mixing.MixParams.identity(n)
-            partner_images, partner_labels = images, labels
+        if self.mix is None or self.options.pairing == "batch":
+            partner_labels = labels
+            self._load_within(samples, params, epoch, i, x, report)
         else:
-            within = self.options.pairing == "batch"
-            params = mixing.sample_mix_params(
-                self.mix,
-                _rng.generator(self.seed, _rng.MIX, epoch, self._global_batch(i)),
-                n,
-                self.options.image_size,
-                within,
-            )
-            if within:
-                partner_images, partner_labels = images, labels
-            else:
-                partner_samples = self.partner_samples(epoch, i)
-                partner_images = self._buffer("partners", n)
-                self.load_images(partner_samples, epoch, i, _rng.PARTNER_AUGMENT, partner_images, report)
-                partner_labels = self.index.labels[partner_samples]
-        x = mixing.mix_images(images, partner_images, params, self.options.value_range, out=x_out)
-        y = mixing.mix_labels(labels, partner_labels, params, num_classes, self.label_smoothing)
+            partner_samples = self.partner_samples(epoch, i)
+            partner_labels = self.index.labels[partner_samples]
+            for row, k in enumerate(samples):
+                image = self.load_sample(k, epoch, i, _rng.AUGMENT, report)
+                other = self.load_sample(partner_samples[params.partner[row]], epoch, i, _rng.PARTNER_AUGMENT, report)
+                self._mix_row(x, row, image, other, params)
+        y = mixing.mix_labels(labels, partner_labels, params, self.index.num_classes, self.label_smoothing)
         if out is not None:
             out[1][:n] = y
             y = out[1][:n]
         return x, y
+
+    def _mix_params(self, epoch: int, i: int, n: int) -> mixing.MixParams:
+        if self.mix is None:
+            return mixing.MixParams.identity(n)
+        rng = _rng.generator(self.seed, _rng.MIX, epoch, self._global_batch(i))
+        return mixing.sample_mix_params(self.mix, rng, n, self.options.image_size, self.options.pairing == "batch")
+
+    def _mix_row(self, x: np.ndarray, row: int, image: np.ndarray, other: np.ndarray, p: mixing.MixParams) -> None:
+        mixing.mix_row(x[row], image, other, p.lam[row], p.method[row], p.boxes[row], self.options.value_range)
+
+    def _load_within(
+        self,
+        samples: np.ndarray,
+        params: mixing.MixParams,
+        epoch: int,
+        i: int,
+        x: np.ndarray,
+        report: list[tuple[str, str]] | None,
+    ) -> None:
+        """Loads and mixes a batch whose partners are its own rows, following each partner cycle.
+
+        A row is mixed as soon as its partner (the next image of its cycle of
+        the permutation `params.partner`) is decoded, so at most three decoded
+        images are alive at once, and no batch-sized uint8 buffer is kept per
+        thread (in threads mode, each epoch's new threads would leave one in
+        the allocator). The order of work changes no value: each sample's
+        draws are keyed by the sample, not by when it is loaded.
+        """
+        partner = params.partner
+        done = np.zeros(len(samples), dtype=bool)
+        for start in range(len(samples)):
+            if done[start]:
+                continue
+            first = previous = self.load_sample(samples[start], epoch, i, _rng.AUGMENT, report)
+            row = start
+            done[row] = True
+            while not done[partner[row]]:
+                nxt = int(partner[row])
+                current = self.load_sample(samples[nxt], epoch, i, _rng.AUGMENT, report)
+                self._mix_row(x, row, previous, current, params)
+                done[nxt] = True
+                row, previous = nxt, current
+            self._mix_row(x, row, previous, first, params)  # the cycle closes on its first row
 
     def partner_samples(self, epoch: int, i: int) -> np.ndarray:
         """For `pairing="dataset"`: the separately drawn partners of batch `i`.

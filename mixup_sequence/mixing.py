@@ -205,6 +205,38 @@ def mix_labels(
     return smooth_labels(y, label_smoothing, num_classes).astype(np.float32)
 
 
+def mix_row(
+    dst: np.ndarray,
+    image: np.ndarray,
+    partner_image: np.ndarray,
+    lam: float,
+    method: int,
+    box: np.ndarray,
+    value_range: tuple[float, float] = (0.0, 1.0),
+) -> None:
+    """Writes one sample: uint8 `image` mixed with `partner_image` into float32 `dst`.
+
+    `lam`, `method` and `box` are the sample's entries of a `MixParams`;
+    pixels are rescaled so that uint8 0 maps to `low` and 255 to `high`.
+    """
+    low, high = value_range
+    scale = (high - low) / 255.0
+    if method == MIXUP:
+        cv2.addWeighted(image, lam * scale, partner_image, (1.0 - lam) * scale, low, dst=dst, dtype=cv2.CV_32F)
+    else:
+        cv2.addWeighted(image, scale, image, 0.0, low, dst=dst, dtype=cv2.CV_32F)
+        if method == CUTMIX:
+            y0, y1, x0, x1 = box
+            np.multiply(partner_image[y0:y1, x0:x1], np.float32(scale), out=dst[y0:y1, x0:x1])
+            if low:
+                dst[y0:y1, x0:x1] += np.float32(low)
+    # Float32 rounding of the weights can overshoot `high` by an ulp (255 * float32(1/255) > 1).
+    # cv2.min on a one-channel view is twice as fast as np.minimum (a scalar would only reach
+    # the first channel of a 3-channel array).
+    flat = dst.reshape(dst.shape[0], -1)
+    cv2.min(flat, high, dst=flat)  # type: ignore[call-overload]  # the stubs omit scalars
+
+
 def mix_images(
     images: np.ndarray,
     partner_images: np.ndarray,
@@ -212,7 +244,7 @@ def mix_images(
     value_range: tuple[float, float] = (0.0, 1.0),
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Mixes a uint8 batch into float32, rescaled to `value_range`.
+    """Mixes a uint8 batch into float32, rescaled to `value_range` (`mix_row` on each row).
 
     Args:
         images: `(B, H, W, C)` uint8.
@@ -225,27 +257,9 @@ def mix_images(
     Returns:
         The float32 batch (`out` if given).
     """
-    low, high = value_range
-    scale = (high - low) / 255.0
     if out is None:
         out = np.empty(images.shape, dtype=np.float32)
-    lam, partner, method, boxes = params.lam, params.partner, params.method, params.boxes
     for i in range(len(images)):
-        src, dst = images[i], out[i]
-        if method[i] == MIXUP:
-            other = partner_images[partner[i]]
-            cv2.addWeighted(src, lam[i] * scale, other, (1.0 - lam[i]) * scale, low, dst=dst, dtype=cv2.CV_32F)
-        else:
-            cv2.addWeighted(src, scale, src, 0.0, low, dst=dst, dtype=cv2.CV_32F)
-            if method[i] == CUTMIX:
-                y0, y1, x0, x1 = boxes[i]
-                patch = partner_images[partner[i], y0:y1, x0:x1]
-                np.multiply(patch, np.float32(scale), out=dst[y0:y1, x0:x1])
-                if low:
-                    dst[y0:y1, x0:x1] += np.float32(low)
-        # Float32 rounding of the weights can overshoot `high` by an ulp (255 * float32(1/255) > 1).
-        # cv2.min on a one-channel view is twice as fast as np.minimum (a scalar would only reach
-        # the first channel of a 3-channel array).
-        flat = dst.reshape(dst.shape[0], -1)
-        cv2.min(flat, high, dst=flat)  # type: ignore[call-overload]  # the stubs omit scalars
+        other = partner_images[params.partner[i]]
+        mix_row(out[i], images[i], other, params.lam[i], params.method[i], params.boxes[i], value_range)
     return out

@@ -248,3 +248,24 @@ def test_one_shard_is_the_unsharded_loader(textured_tree):
     b = make_loader(textured_tree)
     for i in range(len(a)):
         np.testing.assert_array_equal(a.load_batch(2, i)[0], b.load_batch(2, i)[0])
+
+
+@pytest.mark.parametrize("pairing", ["batch", "dataset"])
+@pytest.mark.parametrize("mix", [MixConfig(mixup_alpha=0.4, cutmix_alpha=1.0, mix_prob=0.8), None])
+def test_batch_equals_decoding_everything_then_mixing(textured_tree, pairing, mix):
+    """Loading along the partner cycles gives exactly the batch of "decode all samples, then mix them"."""
+    from mixup_sequence import _rng, mixing
+
+    loader = make_loader(textured_tree, batch_size=5, pairing=pairing, value_range=(-1.0, 1.0), mix=mix)
+    for epoch, i in [(0, 0), (2, 1), (3, len(loader) - 1)]:
+        samples = loader.batch_samples(epoch, i)
+        images = np.stack([loader.load_sample(k, epoch, i, _rng.AUGMENT) for k in samples])
+        partners = images
+        if pairing == "dataset" and mix is not None:
+            stream = _rng.PARTNER_AUGMENT
+            partners = np.stack([loader.load_sample(k, epoch, i, stream) for k in loader.partner_samples(epoch, i)])
+        params = loader._mix_params(epoch, i, len(samples))
+        if mix is not None:
+            assert (params.method != mixing.NONE).any()  # the check below covers mixed rows
+        expected = mixing.mix_images(images, partners, params, value_range=(-1.0, 1.0))
+        np.testing.assert_array_equal(loader.load_batch(epoch, i)[0], expected)
