@@ -121,14 +121,17 @@ def _pairs(report: dict) -> dict[tuple[str, str], dict]:
     }
 
 
+def _reference_over_path(record: dict) -> list[float]:
+    """A paired run's ratio per cycle: the reference's images/s over the path's."""
+    return [a / b for a, b in zip(record["reference_rates"], record["rates"])]
+
+
 def paired_ratios(pairs: dict, num: str, den: str, size: str) -> list[float] | None:
     """`num / den` cycle by cycle, where one of them is the paired runs' reference; None if not run."""
     if num == REFERENCE and (den, size) in pairs:
-        r = pairs[(den, size)]
-        return [a / b for a, b in zip(r["reference_rates"], r["rates"])]
+        return _reference_over_path(pairs[(den, size)])
     if den == REFERENCE and (num, size) in pairs:
-        r = pairs[(num, size)]
-        return [a / b for a, b in zip(r["rates"], r["reference_rates"])]
+        return [1.0 / v for v in _reference_over_path(pairs[(num, size)])]
     return None
 
 
@@ -262,7 +265,7 @@ def pairs_table(report: dict) -> str:
         if r.get("error") or not r.get("rates"):
             rows.append(f"| {label} | {r['size']} | failed: {_one_line(r.get('error') or 'no cycles')} | | | |")
             continue
-        q1, median, q3 = _quartiles(paired_ratios({(r["path"], r["size"]): r}, REFERENCE, r["path"], r["size"]) or [])
+        q1, median, q3 = _quartiles(_reference_over_path(r))
         rows.append(
             f"| {label} | {r['size']} | {len(r['rates'])} | {statistics.median(r['rates']):.0f} "
             f"| {statistics.median(r['reference_rates']):.0f} | {median:.2f} ({q1:.2f}–{q3:.2f}) |"
