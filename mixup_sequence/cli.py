@@ -11,7 +11,6 @@ import collections
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -23,7 +22,7 @@ from mixup_sequence.options import LoaderOptions
 from mixup_sequence.preview import save_batch_grid
 from mixup_sequence.split import validation_mask
 from mixup_sequence.verify import Progress, check_files, iter_checks
-from mixup_sequence.workers import ProcessPool
+from mixup_sequence.workers import ProcessPool, ThreadPool
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -101,14 +100,12 @@ def _bench(args: argparse.Namespace) -> int:
             for i in range(batches):
                 loader.load_batch(0, i)
                 bar.update()
-        elif mode == "threads":
-            with ThreadPoolExecutor(args.workers) as pool:
-                for _ in pool.map(lambda i: loader.load_batch(0, i), range(batches)):
-                    bar.update()
         else:
-            workers = ProcessPool(loader, args.workers, 2 * args.workers)
+            pool_class = ThreadPool if mode == "threads" else ProcessPool
+            workers = pool_class(loader, args.workers, 2 * args.workers)
             try:
-                workers.get(1, 0)  # start the processes outside the timing
+                workers.get(1, 0)  # start the workers outside the timing
+                workers.wait_idle()
                 start = time.perf_counter()
                 for i in range(batches):
                     workers.get(0, i)

@@ -24,7 +24,7 @@ from mixup_sequence.mixing import MixConfig
 from mixup_sequence.options import LoaderOptions, check_keras_arguments, check_seed
 from mixup_sequence.split import split_index
 from mixup_sequence.verify import check_files
-from mixup_sequence.workers import ProcessPool
+from mixup_sequence.workers import ProcessPool, ThreadPool
 
 logger = logging.getLogger("mixup_sequence")
 
@@ -72,11 +72,12 @@ class ImageFolderSequence(keras.utils.PyDataset):
             own make the batches: started once and kept across epochs, they
             write each batch into shared memory that the caller reads without
             a copy, and a worker that dies raises `WorkerError` instead of
-            hanging (see `workers.py`). Keras then sees a serial dataset
-            (`self.workers == 1`). If False, `workers > 1` threads of Keras'
-            own make them.
-        max_queue_size: Batches prepared ahead: Keras' queue for threads; for
-            processes, at most `2 * workers` are computed ahead.
+            hanging (see `workers.py`). If False, `workers > 1` threads of the
+            sequence's own make them, kept across epochs in the same way,
+            into reused buffers. Either way Keras sees a serial dataset
+            (`self.workers == 1`).
+        max_queue_size: Batches computed ahead: at most
+            `min(max_queue_size, 2 * workers)`, into the next epoch too.
         start_method: `multiprocessing` start method for the processes
             ("fork", "forkserver", "spawn"); None for Python's default.
         on_error: What an unreadable image does: "raise" (default) an
@@ -151,12 +152,15 @@ class ImageFolderSequence(keras.utils.PyDataset):
             directory, class_names, follow_links, workers, use_multiprocessing, max_queue_size, start_method
         )
         augmenter = Augmenter(augment) if augment is not None else None
-        self._processes = workers if use_multiprocessing and workers > 0 else 0
+        if use_multiprocessing and workers > 0:
+            self._pool_kind, self._pool_workers = "processes", workers
+        else:
+            self._pool_kind, self._pool_workers = ("threads", workers) if workers > 1 else ("serial", 0)
         self._start_method = start_method
-        self._pool: ProcessPool | None = None
-        # With processes, the sequence runs its own (see `workers.py`): Keras sees a serial
-        # dataset and calls `__getitem__` in order from one thread.
-        keras_workers = 1 if self._processes else workers
+        self._pool: ProcessPool | ThreadPool | None = None
+        # Workers are the sequence's own (see `workers.py`): Keras sees a serial dataset
+        # and calls `__getitem__` in order from one thread.
+        keras_workers = 1 if self._pool_workers else workers
         super().__init__(workers=keras_workers, use_multiprocessing=False, max_queue_size=max_queue_size)
         index = index_directory(directory, class_names=class_names, follow_links=follow_links)
         if validation_split is not None and subset is not None:
@@ -174,7 +178,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
         self._start = 0  # the first batch of this epoch: > 0 only in an epoch resumed midway
         self._epoch_begun = False
         self._seen_epoch_end = False
-        if workers > 1 or self._processes:
+        if self._pool_workers:
             _threads.limit_opencv_threads_for_workers()
 
     # --- the index, as in Keras' directory iterators -----------------------
@@ -319,16 +323,20 @@ class ImageFolderSequence(keras.utils.PyDataset):
         return self._load(self._epoch, int(index))
 
     def _load(self, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Batch `index` of `epoch`, from this process or the worker processes."""
-        if not self._processes:
+        """Batch `index` of `epoch`, from this thread or the workers."""
+        if not self._pool_workers:
             report: list[tuple[str, str]] = []
             batch = self._loader.load_batch(epoch, index, report=report)
             self._record_bad_files(report)
             return batch
         pool = self._pool
         if pool is None or pool.owner_pid != os.getpid():
-            prefetch = min(self.max_queue_size, 2 * self._processes)
-            pool = self._pool = ProcessPool(self._loader, self._processes, prefetch, self._start_method)
+            prefetch = min(self.max_queue_size, 2 * self._pool_workers)
+            if self._pool_kind == "processes":
+                pool = ProcessPool(self._loader, self._pool_workers, prefetch, self._start_method)
+            else:
+                pool = ThreadPool(self._loader, self._pool_workers, prefetch)
+            self._pool = pool
         try:
             return pool.get(epoch, index)
         finally:
@@ -368,18 +376,18 @@ class ImageFolderSequence(keras.utils.PyDataset):
 
     @property
     def worker_mode(self) -> str:
-        """How batches are made: "processes" (the sequence's own), "threads" (Keras') or "serial"."""
-        return "processes" if self._processes else ("threads" if self.workers > 1 else "serial")
+        """How batches are made: in "processes" or "threads" (the sequence's own), or "serial"."""
+        return self._pool_kind
 
     def close(self) -> None:
-        """Stops the worker processes, if any (they also stop when the sequence is collected)."""
+        """Stops the workers, if any (they also stop when the sequence is collected)."""
         if self._pool is not None:
             self._pool.close()
             self._pool = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_pool"] = None  # processes belong to the process that started them
+        state["_pool"] = None  # workers belong to the process that started them
         del state["_bad_lock"]
         return state
 

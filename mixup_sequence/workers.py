@@ -1,25 +1,28 @@
-"""Persistent worker processes that write batches straight into shared memory.
+"""Persistent workers, processes or threads, that write batches into reused slots.
 
 Keras' own `use_multiprocessing=True` starts a new pool every epoch and
 pickles every float32 batch back through a pipe, which costs the parent
-more CPU than decoding did. `ProcessPool` instead:
+more CPU than decoding did; its threads restart every epoch too, wait
+0.1 s for an empty queue at the end of each, and allocate a fresh batch
+every time. `ProcessPool` and `ThreadPool` instead:
 
-- starts its workers once (with the `fork`, `forkserver` or `spawn` start
-  method) and keeps them across epochs; a worker imports this package, not
-  Keras, so even `spawn` starts in about a second;
-- gives each batch a slot in one shared-memory file, written in place by the
-  worker (`BatchLoader.load_batch(out=...)`) and handed to the caller as a
-  zero-copy NumPy view. The slot is reused only after every array viewing it
-  has been garbage-collected, so a batch held by Keras or TensorFlow is never
-  overwritten. When few slots are free, batches are copied out instead, so a
-  caller holding many batches cannot stall the pool;
-- removes the shared-memory file's name as soon as every worker has mapped it,
+- start their workers once and keep them across epochs, prefetching into
+  the next epoch; a worker process (`fork`, `forkserver` or `spawn`)
+  imports this package, not Keras, so even `spawn` starts in about a second;
+- give each batch a slot in one buffer (for processes, a shared-memory
+  file), written in place by the worker (`BatchLoader.load_batch(out=...)`)
+  and handed to the caller as a zero-copy NumPy view. The slot is reused
+  only after every array viewing it has been garbage-collected, so a batch
+  held by Keras or TensorFlow is never overwritten. When few slots are
+  free, batches are copied out instead, so a caller holding many batches
+  cannot stall the pool;
+- remove the shared-memory file's name as soon as every worker has mapped it,
   so nothing can be left in `/dev/shm`, even if a process is killed;
-- checks that its workers are alive while it waits: a worker that dies (say
+- check that their workers are alive while they wait: a worker that dies (say
   SIGKILL) raises `WorkerError` within a second instead of hanging, and an
   exception in a worker (a bad file, a failing augmentation) is raised in the
   caller with its type, notes and the worker's traceback;
-- ignores SIGINT in the workers, so Ctrl-C reaches the caller, which stops
+- ignore SIGINT in worker processes, so Ctrl-C reaches the caller, which stops
   the pool; a worker whose parent has died (even by SIGKILL) exits within a
   second, so no orphan is ever left behind.
 
@@ -41,6 +44,7 @@ import tempfile
 import threading
 import traceback
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -52,6 +56,7 @@ logger = logging.getLogger("mixup_sequence")
 
 _READY_TIMEOUT_S = 120.0
 _POLL_S = 0.5
+_STOP_TIMEOUT_S = 10.0
 _names = itertools.count()
 
 
@@ -92,17 +97,51 @@ def _map_file(path: str, size: int) -> tuple[mmap.mmap, np.ndarray]:
     return mapped, np.frombuffer(mapped, dtype=np.uint8)
 
 
+def _with_traceback(error: BaseException, worker: str) -> BaseException:
+    """Adds the worker's traceback to `error` as a note; returns `error`."""
+    text = "".join(traceback.format_exception(error)).rstrip()
+    error.add_note(f"Traceback in data-loading worker ({worker}):\n{text}")
+    return error
+
+
 def _portable_exception(error: BaseException) -> bytes:
     """Pickles `error` with the worker's traceback as a note (or a stand-in)."""
-    text = "".join(traceback.format_exception(error)).rstrip()
-    note = f"Traceback in data-loading worker (pid {os.getpid()}):\n{text}"
+    _with_traceback(error, f"pid {os.getpid()}")
     try:
-        error.add_note(note)
         blob = pickle.dumps(error)
         pickle.loads(blob)
         return blob
     except Exception:  # an exception that does not survive pickling
+        note = "\n".join(getattr(error, "__notes__", []))
         return pickle.dumps(RuntimeError(f"{type(error).__name__}: {error}\n{note}"))
+
+
+def _serve(
+    loader: BatchLoader,
+    buffer: np.ndarray,
+    layout: _Layout,
+    tasks: Any,
+    results: Any,
+    orphaned: Callable[[], bool],
+    portable: Callable[[BaseException], Any],
+) -> None:
+    """A worker's loop: loads each `(epoch, i, slot)` task into its slot until `None` (or `orphaned()`)."""
+    while True:
+        try:
+            task = tasks.get(timeout=_POLL_S)
+        except queue.Empty:
+            if orphaned():
+                break
+            continue
+        if task is None:
+            break
+        epoch, i, slot = task
+        try:
+            report: list[tuple[str, str]] = []
+            x, _ = loader.load_batch(epoch, i, out=layout.views(buffer, slot), report=report)
+            results.put(("ok", (epoch, i), slot, (len(x), report)))
+        except BaseException as e:  # reported to the caller, never lost
+            results.put(("error", (epoch, i), slot, portable(e)))
 
 
 def _worker_main(loader: BatchLoader, path: str, layout: _Layout, tasks: Any, results: Any, worker_id: int) -> None:
@@ -115,23 +154,14 @@ def _worker_main(loader: BatchLoader, path: str, layout: _Layout, tasks: Any, re
         return
     results.put(("ready", worker_id, None, None))
     parent = os.getppid()
-    while True:
-        try:
-            task = tasks.get(timeout=_POLL_S)
-        except queue.Empty:
-            if os.getppid() != parent:  # the parent died (even by SIGKILL): do not linger
-                break
-            continue
-        if task is None:
-            break
-        epoch, i, slot = task
-        try:
-            report: list[tuple[str, str]] = []
-            x, _ = loader.load_batch(epoch, i, out=layout.views(buffer, slot), report=report)
-            results.put(("ok", (epoch, i), slot, (len(x), report)))
-        except BaseException as e:  # reported to the parent, never lost
-            results.put(("error", (epoch, i), slot, _portable_exception(e)))
+    # A parent that died (even by SIGKILL) leaves the worker orphaned: do not linger.
+    _serve(loader, buffer, layout, tasks, results, lambda: os.getppid() != parent, _portable_exception)
     del mapped, buffer  # unmapped with the process
+
+
+def _thread_main(loader: BatchLoader, buffer: np.ndarray, layout: _Layout, tasks: Any, results: Any) -> None:
+    name = threading.current_thread().name
+    _serve(loader, buffer, layout, tasks, results, lambda: False, lambda e: _with_traceback(e, f"thread {name}"))
 
 
 class _View:
@@ -147,21 +177,26 @@ class _View:
         self._keep = array
 
 
-class ProcessPool:
-    """Computes `loader.load_batch(epoch, i)` in worker processes.
+class _Pool:
+    """Computes `loader.load_batch(epoch, i)` in workers, into reused slots (see the module docs).
+
+    Subclasses start the workers (`_launch`) and say which one died (`_dead_worker`).
 
     Args:
-        loader: The `BatchLoader` (pickled to `spawn`/`forkserver` workers).
-        workers: Number of processes.
+        loader: The `BatchLoader`.
+        workers: Number of workers.
         prefetch: Batches computed ahead of the one asked for.
-        start_method: `multiprocessing` start method; None for the default.
     """
 
-    def __init__(self, loader: BatchLoader, workers: int, prefetch: int, start_method: str | None = None):
+    # Set by `_launch`: the slots' memory, and the queues to and from the workers.
+    _buffer: np.ndarray
+    _tasks: Any
+    _results: Any
+
+    def __init__(self, loader: BatchLoader, workers: int, prefetch: int):
         self.loader = loader
         self.workers = workers
         self.prefetch = max(1, prefetch)
-        self.start_method = start_method
         self.owner_pid = os.getpid()
         self._lock = threading.RLock()
         self._leases: dict[int, tuple[weakref.ref, weakref.ref]] = {}  # slot -> the views handed out
@@ -171,74 +206,25 @@ class ProcessPool:
         self.reports: list[tuple[str, str]] = []  # (path, reason) of files replaced under on_error="skip"
 
     # --- life cycle -----------------------------------------------------------
+    def _launch(self, layout: _Layout) -> None:
+        """Starts the workers: sets `_buffer`, `_tasks`, `_results`, `_procs` and `_finalizer`."""
+        raise NotImplementedError
+
+    def _dead_worker(self) -> str | None:
+        """Describes a worker that has died, if any."""
+        raise NotImplementedError
+
     def _start(self) -> None:
-        ctx = multiprocessing.get_context(self.start_method)
-        if ctx.get_start_method() != "fork":
-            try:
-                pickle.dumps(self.loader)
-            except Exception as e:
-                raise TypeError(
-                    f"With start_method={ctx.get_start_method()!r} the loader is pickled into each worker, "
-                    "so `augment` must be picklable (a module-level function or an Albumentations "
-                    f"transform, not a lambda or a local function), or use start_method='fork'. "
-                    f"Received: augment={getattr(self.loader.augmenter, 'augment', None)!r} ({e})"
-                ) from e
         x_shape, y_shape = self.loader.batch_shapes()
         slots = self.prefetch + self.workers + 2
         self._layout = layout = _Layout(x_shape, y_shape, slots)
-        path = os.path.join(_shm_dir(), f"mixup_sequence-{os.getpid()}-{next(_names)}-{os.urandom(4).hex()}")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.ftruncate(fd, layout.total)
-        finally:
-            os.close(fd)
-        try:
-            self._mapped, self._buffer = _map_file(path, layout.total)
-            self._tasks = ctx.Queue()
-            self._results = ctx.Queue()
-            self._procs = []
-            self._finalizer = weakref.finalize(self, _stop, self._procs, self._tasks, self._results)
-            _threads.limit_opencv_threads_for_workers()  # before fork; children inherit it
-            for worker_id in range(self.workers):
-                proc = ctx.Process(  # type: ignore[attr-defined]
-                    target=_worker_main,
-                    args=(self.loader, path, layout, self._tasks, self._results, worker_id),
-                    name=f"mixup_sequence-worker-{worker_id}",
-                    daemon=True,
-                )
-                proc.start()
-                self._procs.append(proc)
-            self._wait_ready()
-        except BaseException:
-            if self._finalizer is not None:
-                self._finalizer()  # stop the workers that did start
-            self._finalizer = None
-            self.__dict__.pop("_layout", None)
-            raise
-        finally:
-            os.unlink(path)  # every worker has it mapped (or has failed): nothing to leak
+        self._launch(layout)
         self._leases.clear()
         self._free = list(range(slots))
         self._pending: dict[tuple[int, int], int] = {}  # requested, not yet back
         self._done: dict[tuple[int, int], tuple[int, int]] = {}  # back: key -> (slot, rows)
-        self._errors: dict[tuple[int, int], bytes] = {}  # raised by a worker: key -> pickled error
+        self._errors: dict[tuple[int, int], Any] = {}  # raised by a worker: key -> (pickled) error
         logger.debug("Started %d workers, %d slots of %d bytes", self.workers, slots, layout.slot_bytes)
-
-    def _wait_ready(self) -> None:
-        ready = 0
-        waited = 0.0
-        while ready < self.workers:
-            try:
-                kind, worker_id, _, detail = self._results.get(timeout=_POLL_S)
-            except queue.Empty:
-                waited += _POLL_S
-                self._check_alive("starting")
-                if waited > _READY_TIMEOUT_S:
-                    raise WorkerError(f"Data-loading workers did not start within {_READY_TIMEOUT_S:.0f} s.") from None
-                continue
-            if kind == "failed":
-                raise WorkerError(f"Data-loading worker {worker_id} could not map shared memory: {detail}")
-            ready += 1
 
     def close(self) -> None:
         """Stops the workers. Arrays already returned stay valid."""
@@ -250,7 +236,7 @@ class ProcessPool:
             self._finalizer = None
 
     def __getstate__(self) -> dict[str, Any]:
-        raise TypeError("A ProcessPool cannot be pickled.")
+        raise TypeError(f"A {type(self).__name__} cannot be pickled.")
 
     # --- batches -----------------------------------------------------------------
     def _collect_freed(self) -> None:
@@ -260,17 +246,14 @@ class ProcessPool:
             self._free.append(slot)
 
     def _check_alive(self, doing: str) -> None:
-        for proc in self._procs:
-            if proc.exitcode is not None:
-                code = proc.exitcode
-                how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-                busy = sorted(self._pending) if hasattr(self, "_pending") else []
-                self._broken()
-                raise WorkerError(
-                    f"A data-loading worker (pid {proc.pid}) died with {how} while {doing}; "
-                    f"batches in flight (epoch, index): {busy[:8]}. If it was killed for memory, "
-                    "lower `batch_size`, `workers` or `max_queue_size`."
-                )
+        dead = self._dead_worker()
+        if dead is not None:
+            busy = sorted(self._pending) if hasattr(self, "_pending") else []
+            self._broken()
+            raise WorkerError(
+                f"A data-loading worker {dead} while {doing}; batches in flight (epoch, index): {busy[:8]}. "
+                "If it was killed for memory, lower `batch_size`, `workers` or `max_queue_size`."
+            )
 
     def _broken(self) -> None:
         if self._finalizer is not None:
@@ -328,7 +311,8 @@ class ProcessPool:
             while key not in self._done and key not in self._errors:
                 self._receive(block=True)
             if key in self._errors:
-                raise pickle.loads(self._errors.pop(key))
+                error = self._errors.pop(key)
+                raise pickle.loads(error) if isinstance(error, bytes) else error
             slot, rows = self._done.pop(key)
             return self._deliver(slot, rows)
 
@@ -374,6 +358,126 @@ class ProcessPool:
         return np.asarray(views[0]), np.asarray(views[1])
 
 
+class ProcessPool(_Pool):
+    """Computes `loader.load_batch(epoch, i)` in worker processes, into one shared-memory file.
+
+    Args:
+        loader: The `BatchLoader` (pickled to `spawn`/`forkserver` workers).
+        workers: Number of processes.
+        prefetch: Batches computed ahead of the one asked for.
+        start_method: `multiprocessing` start method; None for the default.
+    """
+
+    def __init__(self, loader: BatchLoader, workers: int, prefetch: int, start_method: str | None = None):
+        super().__init__(loader, workers, prefetch)
+        self.start_method = start_method
+
+    def _launch(self, layout: _Layout) -> None:
+        ctx = multiprocessing.get_context(self.start_method)
+        if ctx.get_start_method() != "fork":
+            try:
+                pickle.dumps(self.loader)
+            except Exception as e:
+                raise TypeError(
+                    f"With start_method={ctx.get_start_method()!r} the loader is pickled into each worker, "
+                    "so `augment` must be picklable (a module-level function or an Albumentations "
+                    f"transform, not a lambda or a local function), or use start_method='fork'. "
+                    f"Received: augment={getattr(self.loader.augmenter, 'augment', None)!r} ({e})"
+                ) from e
+        path = os.path.join(_shm_dir(), f"mixup_sequence-{os.getpid()}-{next(_names)}-{os.urandom(4).hex()}")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.ftruncate(fd, layout.total)
+        finally:
+            os.close(fd)
+        try:
+            self._mapped, self._buffer = _map_file(path, layout.total)
+            self._tasks = ctx.Queue()
+            self._results = ctx.Queue()
+            self._procs = []
+            self._finalizer = weakref.finalize(self, _stop, self._procs, self._tasks, self._results)
+            _threads.limit_opencv_threads_for_workers()  # before fork; children inherit it
+            for worker_id in range(self.workers):
+                proc = ctx.Process(  # type: ignore[attr-defined]
+                    target=_worker_main,
+                    args=(self.loader, path, layout, self._tasks, self._results, worker_id),
+                    name=f"mixup_sequence-worker-{worker_id}",
+                    daemon=True,
+                )
+                proc.start()
+                self._procs.append(proc)
+            self._wait_ready()
+        except BaseException:
+            if self._finalizer is not None:
+                self._finalizer()  # stop the workers that did start
+            self._finalizer = None
+            self.__dict__.pop("_layout", None)
+            raise
+        finally:
+            os.unlink(path)  # every worker has it mapped (or has failed): nothing to leak
+
+    def _wait_ready(self) -> None:
+        ready = 0
+        waited = 0.0
+        while ready < self.workers:
+            try:
+                kind, worker_id, _, detail = self._results.get(timeout=_POLL_S)
+            except queue.Empty:
+                waited += _POLL_S
+                self._check_alive("starting")
+                if waited > _READY_TIMEOUT_S:
+                    raise WorkerError(f"Data-loading workers did not start within {_READY_TIMEOUT_S:.0f} s.") from None
+                continue
+            if kind == "failed":
+                raise WorkerError(f"Data-loading worker {worker_id} could not map shared memory: {detail}")
+            ready += 1
+
+    def _dead_worker(self) -> str | None:
+        for proc in self._procs:
+            code = proc.exitcode
+            if code is not None:
+                how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+                return f"(pid {proc.pid}) died with {how}"
+        return None
+
+
+class ThreadPool(_Pool):
+    """Computes `loader.load_batch(epoch, i)` in worker threads, into one private buffer.
+
+    OpenCV and NumPy release the interpreter lock while they work, so the
+    threads decode, resize and mix in parallel; each runs its own copy of
+    the augmentation pipeline (see `augment.py`).
+
+    Args:
+        loader: The `BatchLoader`.
+        workers: Number of threads.
+        prefetch: Batches computed ahead of the one asked for.
+    """
+
+    def _launch(self, layout: _Layout) -> None:
+        self._buffer = np.empty(layout.total, dtype=np.uint8)
+        self._tasks = queue.SimpleQueue()
+        self._results = queue.SimpleQueue()
+        self._procs = []
+        self._finalizer = weakref.finalize(self, _stop_threads, self._procs, self._tasks)
+        _threads.limit_opencv_threads_for_workers()
+        for worker_id in range(self.workers):
+            thread = threading.Thread(
+                target=_thread_main,
+                args=(self.loader, self._buffer, layout, self._tasks, self._results),
+                name=f"mixup_sequence-worker-{worker_id}",
+                daemon=True,
+            )
+            thread.start()
+            self._procs.append(thread)
+
+    def _dead_worker(self) -> str | None:
+        for thread in self._procs:
+            if not thread.is_alive():
+                return f"(thread {thread.name}) stopped"
+        return None
+
+
 def _stop(procs: list[Any], tasks: Any, results: Any) -> None:
     """Stops workers: a polite `None` each, then terminate, then kill."""
     for _ in procs:
@@ -393,3 +497,12 @@ def _stop(procs: list[Any], tasks: Any, results: Any) -> None:
     for q in (tasks, results):
         q.cancel_join_thread()
         q.close()
+
+
+def _stop_threads(threads: list[threading.Thread], tasks: Any) -> None:
+    """Stops worker threads: a `None` each; each finishes the batch it is on first."""
+    for _ in threads:
+        tasks.put(None)
+    for thread in threads:
+        if thread is not threading.current_thread():  # a collection may run this in a worker
+            thread.join(timeout=_STOP_TIMEOUT_S)  # daemon threads: one stuck in a user's augment is left behind

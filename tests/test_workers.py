@@ -1,4 +1,4 @@
-"""The sequence's own worker processes: exact batches, zero-copy lifetime, failures, cleanup."""
+"""The sequence's own worker processes and threads: exact batches, zero-copy lifetime, failures, cleanup."""
 
 import gc
 import multiprocessing
@@ -14,7 +14,7 @@ from mixup_sequence import WorkerError, index_directory
 from mixup_sequence.loader import BatchLoader
 from mixup_sequence.mixing import MixConfig
 from mixup_sequence.options import LoaderOptions
-from mixup_sequence.workers import ProcessPool
+from mixup_sequence.workers import ProcessPool, ThreadPool
 
 
 def make_loader(root, **options):
@@ -32,7 +32,11 @@ def pool_factory():
     pools = []
 
     def make(loader, workers=2, prefetch=3, start_method="fork"):
-        pool = ProcessPool(loader, workers, prefetch, start_method)
+        """`start_method="threads"` makes a `ThreadPool`."""
+        if start_method == "threads":
+            pool = ThreadPool(loader, workers, prefetch)
+        else:
+            pool = ProcessPool(loader, workers, prefetch, start_method)
         pools.append(pool)
         return pool
 
@@ -41,7 +45,7 @@ def pool_factory():
         pool.close()
 
 
-@pytest.mark.parametrize("start_method", ["fork", "forkserver", "spawn"])
+@pytest.mark.parametrize("start_method", ["fork", "forkserver", "spawn", "threads"])
 def test_batches_equal_serial_in_every_start_method(textured_tree, pool_factory, start_method):
     loader = make_loader(textured_tree)
     pool = pool_factory(loader, start_method=start_method)
@@ -54,9 +58,10 @@ def test_batches_equal_serial_in_every_start_method(textured_tree, pool_factory,
     assert not our_files()  # the shared file's name is gone once workers have mapped it
 
 
-def test_held_batches_are_never_overwritten(textured_tree, pool_factory):
+@pytest.mark.parametrize("start_method", ["fork", "threads"])
+def test_held_batches_are_never_overwritten(textured_tree, pool_factory, start_method):
     loader = make_loader(textured_tree, batch_size=2)
-    pool = pool_factory(loader, prefetch=2)
+    pool = pool_factory(loader, prefetch=2, start_method=start_method)
     held = [pool.get(e, i) for e in range(3) for i in range(len(loader))]  # far more than the slots
     expected = [loader.load_batch(e, i) for e in range(3) for i in range(len(loader))]
     for (x, y), (rx, ry) in zip(held, expected):
@@ -68,11 +73,12 @@ def test_held_batches_are_never_overwritten(textured_tree, pool_factory):
     np.testing.assert_array_equal(x, loader.load_batch(5, 1)[0])
 
 
-def test_worker_error_keeps_type_notes_and_traceback(textured_tree, pool_factory):
+@pytest.mark.parametrize("start_method", ["fork", "threads"])
+def test_worker_error_keeps_type_notes_and_traceback(textured_tree, pool_factory, start_method):
     victim = sorted((textured_tree / "b").iterdir())[0]
     victim.write_bytes(b"not an image")
     loader = make_loader(textured_tree, batch_size=18, shuffle=False)
-    pool = pool_factory(loader)
+    pool = pool_factory(loader, start_method=start_method)
     with pytest.raises(OSError) as info:
         pool.get(0, 0)
     notes = "\n".join(info.value.__notes__)
@@ -99,9 +105,10 @@ def test_killed_worker_raises_quickly_instead_of_hanging(textured_tree, pool_fac
     np.testing.assert_array_equal(pool.get(7, 2)[0], loader.load_batch(7, 2)[0])
 
 
-def test_wait_idle_finishes_the_prefetch_and_keeps_it(textured_tree, pool_factory):
+@pytest.mark.parametrize("start_method", ["fork", "threads"])
+def test_wait_idle_finishes_the_prefetch_and_keeps_it(textured_tree, pool_factory, start_method):
     loader = make_loader(textured_tree)
-    pool = pool_factory(loader, prefetch=3)
+    pool = pool_factory(loader, prefetch=3, start_method=start_method)
     pool.wait_idle()  # before the pool has started: nothing to wait for
     last = len(loader) - 1
     pool.get(0, last)  # prefetches batches 0, 1 and 2 of epoch 1
@@ -122,6 +129,46 @@ def test_close_leaves_no_process_and_no_shared_file(textured_tree):
     np.testing.assert_array_equal(x, loader.load_batch(0, 1)[0])  # still readable after close
     with pytest.raises(RuntimeError, match="closed"):
         pool.get(0, 0)
+
+
+def test_thread_pool_close_stops_its_threads_and_keeps_batches(textured_tree):
+    loader = make_loader(textured_tree)
+    pool = ThreadPool(loader, 2, 3)
+    x, _ = pool.get(0, 1)
+    threads = list(pool._procs)
+    assert [t.name for t in threads] == ["mixup_sequence-worker-0", "mixup_sequence-worker-1"]
+    pool.close()
+    assert all(not t.is_alive() for t in threads)
+    np.testing.assert_array_equal(x, loader.load_batch(0, 1)[0])
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.get(0, 0)
+
+
+class LocalError(Exception):
+    def __reduce__(self):
+        raise TypeError("cannot pickle LocalError")
+
+
+def fail(image):
+    raise LocalError("augment failed")
+
+
+def test_thread_pool_raises_the_workers_own_exception_object(textured_tree):
+    index = index_directory(textured_tree)
+    loader = BatchLoader(index, LoaderOptions(batch_size=4, image_size=(8, 8)), 1, augment=fail)
+    threaded = ThreadPool(loader, 2, 2)
+    forked = ProcessPool(loader, 2, 2, "fork")
+    try:
+        with pytest.raises(LocalError, match="augment failed") as info:
+            threaded.get(0, 0)  # not picklable: a thread hands over the object itself
+        threads = list(threaded._procs)
+        assert "Traceback in data-loading worker (thread mixup_sequence-worker-" in "\n".join(info.value.__notes__)
+        with pytest.raises(RuntimeError, match="LocalError: augment failed"):
+            forked.get(0, 0)  # a process can only send a stand-in
+    finally:
+        threaded.close()
+        forked.close()
+    assert not any(t.is_alive() for t in threads)
 
 
 def test_unpicklable_augment_with_spawn_is_explained(textured_tree):
