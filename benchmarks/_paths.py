@@ -55,6 +55,11 @@ PATHS = {
     "ours-processes": PathInfo(
         "mixup_sequence, {w} processes", True, "MixupSequence(workers=W, use_multiprocessing=True), adapter"
     ),
+    "ours-processes-uint8": PathInfo(
+        "mixup_sequence, {w} processes, uint8 output",
+        True,
+        "MixupSequence(workers=W, use_multiprocessing=True, dtype='uint8'), adapter (opt-in; not the targets')",
+    ),
     "naive-processes": PathInfo(
         "naive OpenCV PyDataset, {w} processes", True, "cv2 + Albumentations + NumPy mixup, float32, adapter"
     ),
@@ -237,7 +242,7 @@ def settle(loader) -> None:
 def build_loader(path: str, job: dict):
     """Makes the loader of `path` for `job` (a dict: see bench_loaders.make_job)."""
     size, workers = tuple(job["image_size"]), job["workers"]
-    if path in OURS:
+    if path.startswith("ours-"):
         from mixup_sequence import MixupSequence
 
         serial = path == "ours-serial"
@@ -250,7 +255,8 @@ def build_loader(path: str, job: dict):
             interpolation=job["interpolation"],
             seed=job["seed"],
             workers=1 if serial else workers,
-            use_multiprocessing=path == "ours-processes",
+            use_multiprocessing=path.startswith("ours-processes"),
+            dtype="uint8" if path.endswith("-uint8") else "float32",
         )
         return AdapterLoader(sequence, job["adapter"])
     if path == "naive-processes":

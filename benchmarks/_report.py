@@ -127,11 +127,18 @@ def _reference_over_path(record: dict) -> list[float]:
 
 
 def paired_ratios(pairs: dict, num: str, den: str, size: str) -> list[float] | None:
-    """`num / den` cycle by cycle, where one of them is the paired runs' reference; None if not run."""
+    """`num / den` cycle by cycle; None if not run.
+
+    Where neither is the paired runs' reference but both were paired with it,
+    through it: cycle `k` of `num / reference` times cycle `k` of `reference / den`.
+    """
     if num == REFERENCE and (den, size) in pairs:
         return _reference_over_path(pairs[(den, size)])
     if den == REFERENCE and (num, size) in pairs:
         return [1.0 / v for v in _reference_over_path(pairs[(num, size)])]
+    if (num, size) in pairs and (den, size) in pairs:
+        ref_over_num, ref_over_den = (_reference_over_path(pairs[(p, size)]) for p in (num, den))
+        return [b / a for a, b in zip(ref_over_num, ref_over_den)]
     return None
 
 
@@ -226,6 +233,9 @@ def targets_table(report: dict) -> str:
     ratio_row(f"{procs} / blog recipe in {procs}", "ours-processes", "blog-processes", lambda v: v >= 5, "≥ 5")
     ratio_row(f"{procs} / tf.data", "ours-processes", "tfdata", lambda v: v >= 1.2, "≥ 1.2")
     ratio_row(f"{w} threads / {procs}", "ours-threads", "ours-processes", lambda v: abs(v - 1) <= 0.1, "0.90–1.10")
+    uint8 = "ours-processes-uint8"
+    if any(r["path"] == uint8 for r in report["results"]):  # an opt-in output, not what the targets measure
+        ratio_row(f"{procs}, uint8 output / limit", uint8, "limit", lambda v: v >= 0.9, "(opt-in) ≥ 0.90")
     cells = []
     for size in sizes:
         r = results.get(("ours-processes", size)) or {}

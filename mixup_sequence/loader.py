@@ -59,6 +59,7 @@ class BatchLoader(PerThread):
         self.augmenter = augment if augment is None or isinstance(augment, Augmenter) else Augmenter(augment)
         self.mix = mix if mix is not None and mix.enabled else None
         self.label_smoothing = mix.label_smoothing if mix is not None else 0.0
+        self.value_range: tuple[float, float] = options.value_range or (0.0, 1.0)  # never None once validated
         # Each shard gets an equal part of every epoch's global order; the remainder is dropped.
         self.shard_samples = index.samples // options.num_shards
         if self.shard_samples == 0:
@@ -181,13 +182,13 @@ class BatchLoader(PerThread):
         out: tuple[np.ndarray, np.ndarray] | None = None,
         report: list[tuple[str, str]] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Returns batch `i` of `epoch` as `(x, y)`: float32 images, float32 soft labels.
+        """Returns batch `i` of `epoch` as `(x, y)`: images of `options.dtype`, float32 soft labels.
 
         Args:
             epoch: The epoch.
             i: The batch index within the epoch.
-            out: Optional full-batch float32 `(x, y)` arrays (see
-                `batch_shapes`) to write into; the result is then their first
+            out: Optional full-batch `(x, y)` arrays (see `batch_shapes`;
+                `x` of `options.dtype`, `y` float32) to write into; the result is then their first
                 rows (the last batch may be short).
             report: With `on_error="skip"`, receives `(path, reason)` for each
                 file that was replaced.
@@ -196,7 +197,8 @@ class BatchLoader(PerThread):
         n = len(samples)
         params = self._mix_params(epoch, i, n)
         h, w = self.options.image_size
-        x = out[0][:n] if out is not None else np.empty((n, h, w, COLOR_MODES[self.options.color_mode]), np.float32)
+        shape = (n, h, w, COLOR_MODES[self.options.color_mode])
+        x = out[0][:n] if out is not None else np.empty(shape, self.options.dtype)
         labels = self.index.labels[samples]
         if self.mix is None or self.options.pairing == "batch":
             partner_labels = labels
@@ -221,7 +223,7 @@ class BatchLoader(PerThread):
         return mixing.sample_mix_params(self.mix, rng, n, self.options.image_size, self.options.pairing == "batch")
 
     def _mix_row(self, x: np.ndarray, row: int, image: np.ndarray, other: np.ndarray, p: mixing.MixParams) -> None:
-        mixing.mix_row(x[row], image, other, p.lam[row], p.method[row], p.boxes[row], self.options.value_range)
+        mixing.mix_row(x[row], image, other, p.lam[row], p.method[row], p.boxes[row], self.value_range)
 
     def _load_within(
         self,

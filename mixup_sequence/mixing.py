@@ -16,7 +16,7 @@ For sample `i` with partner `p = partner[i]` and weight `lam = lam[i]`:
   then label smoothing: `y * (1 - eps) + eps / num_classes`.
 
 Each image's pixels are handled by one C-level call (`cv2.addWeighted`
-into a slice of the output); `benchmarks/bench_mixing.py` measures it
+into a slice of the output, float32 or uint8); `benchmarks/bench_mixing.py` measures it
 against whole-batch NumPy arithmetic, which needs full-size temporaries,
 in the same run (1.5x faster on a 64x224x224x3 batch here).
 """
@@ -214,11 +214,23 @@ def mix_row(
     box: np.ndarray,
     value_range: tuple[float, float] = (0.0, 1.0),
 ) -> None:
-    """Writes one sample: uint8 `image` mixed with `partner_image` into float32 `dst`.
+    """Writes one sample: uint8 `image` mixed with `partner_image` into `dst`.
 
-    `lam`, `method` and `box` are the sample's entries of a `MixParams`;
-    pixels are rescaled so that uint8 0 maps to `low` and 255 to `high`.
+    `lam`, `method` and `box` are the sample's entries of a `MixParams`.
+    Into a float32 `dst`, pixels are rescaled so that uint8 0 maps to `low`
+    and 255 to `high`. Into a uint8 `dst` (`value_range` is then (0, 255)),
+    they are not rescaled, and a mixup pixel is rounded to the nearest
+    integer (ties to even); CutMix and unmixed pixels are copied exactly.
     """
+    if dst.dtype == np.uint8:
+        if method == MIXUP:
+            cv2.addWeighted(image, lam, partner_image, 1.0 - lam, 0.0, dst=dst)
+        else:
+            np.copyto(dst, image)
+            if method == CUTMIX:
+                y0, y1, x0, x1 = box
+                dst[y0:y1, x0:x1] = partner_image[y0:y1, x0:x1]
+        return
     low, high = value_range
     scale = (high - low) / 255.0
     if method == MIXUP:
@@ -244,7 +256,7 @@ def mix_images(
     value_range: tuple[float, float] = (0.0, 1.0),
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Mixes a uint8 batch into float32, rescaled to `value_range` (`mix_row` on each row).
+    """Mixes a uint8 batch into float32 (or `out`'s dtype), rescaled to `value_range` (`mix_row` on each row).
 
     Args:
         images: `(B, H, W, C)` uint8.
@@ -252,10 +264,10 @@ def mix_images(
             array as `images` when pairing within the batch).
         params: From `sample_mix_params` (or written by hand).
         value_range: `(low, high)`: uint8 0 maps to `low`, 255 to `high`.
-        out: Optional float32 output of the same shape, written in place.
+        out: Optional float32 or uint8 output of the same shape, written in place.
 
     Returns:
-        The float32 batch (`out` if given).
+        The mixed batch (`out` if given).
     """
     if out is None:
         out = np.empty(images.shape, dtype=np.float32)

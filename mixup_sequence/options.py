@@ -11,6 +11,7 @@ from mixup_sequence.decode import COLOR_MODES, DEFAULT_MAX_PIXELS, INTERPOLATION
 from mixup_sequence.split import SUBSETS
 
 PAIRINGS = ("batch", "dataset")
+DTYPES = ("float32", "uint8")
 ON_ERROR = ("raise", "skip")
 
 
@@ -33,7 +34,8 @@ class LoaderOptions:
     subset: str | None = None
     shuffle: bool = True
     drop_remainder: bool = False
-    value_range: tuple[float, float] = (0.0, 1.0)
+    value_range: tuple[float, float] | None = None
+    dtype: str = "float32"
     pairing: str = "batch"
     on_error: str = "raise"
     max_pixels: int | None = DEFAULT_MAX_PIXELS
@@ -68,7 +70,10 @@ class LoaderOptions:
                 "`validation_split` and `subset` must be given together (or neither). "
                 f"Received: validation_split={split!r}, subset={subset!r}"
             )
-        low_high = self.value_range
+        if self.dtype not in DTYPES:
+            raise ValueError(f"`dtype` must be one of {DTYPES}. Received: dtype={self.dtype!r}")
+        full = (0.0, 255.0) if self.dtype == "uint8" else (0.0, 1.0)
+        low_high = full if self.value_range is None else self.value_range
         if (
             not isinstance(low_high, (tuple, list))
             or len(low_high) != 2
@@ -79,7 +84,13 @@ class LoaderOptions:
                 f"`value_range` must be a pair (low, high) with low < high, e.g. (0, 1) or (0, 255). "
                 f"Received: value_range={low_high!r}"
             )
-        object.__setattr__(self, "value_range", (float(low_high[0]), float(low_high[1])))
+        low_high = (float(low_high[0]), float(low_high[1]))
+        if self.dtype == "uint8" and low_high != full:
+            raise ValueError(
+                f'With `dtype="uint8"`, `value_range` must be None or (0, 255): uint8 pixels are not rescaled. '
+                f"Received: value_range={self.value_range!r}"
+            )
+        object.__setattr__(self, "value_range", low_high)
         if self.pairing not in PAIRINGS:
             raise ValueError(f"`pairing` must be one of {PAIRINGS}. Received: pairing={self.pairing!r}")
         if self.on_error not in ON_ERROR:

@@ -33,7 +33,8 @@ class ImageFolderSequence(keras.utils.PyDataset):
     """Batches of images from a folder with one sub-folder per class.
 
     Yields `(x, y)`: `x` float32 `(batch, height, width, channels)` scaled to
-    `value_range` (default [0, 1]); `y` float32 one-hot `(batch, num_classes)`.
+    `value_range` (default [0, 1]), or uint8 with `dtype="uint8"`; `y` float32
+    one-hot `(batch, num_classes)`.
     Batch `i` of epoch `e` is a pure function of `(seed, e, i)` and the files,
     whatever the worker count, threads or processes, or order of access.
 
@@ -66,7 +67,13 @@ class ImageFolderSequence(keras.utils.PyDataset):
             HWC RGB image (with an optional `rng` keyword). It runs per image,
             after decoding and resizing, and must keep the image's shape.
         drop_remainder: Drop the last, short batch.
-        value_range: `(low, high)` range of `x`, e.g. `(0, 255)`.
+        value_range: `(low, high)` range of `x`, e.g. `(0, 255)`; None for
+            (0, 1) with float32 and (0, 255) with uint8.
+        dtype: `"float32"` (default) or `"uint8"`: a quarter of the memory and
+            of the copies for each batch, and no float conversion in the
+            workers; rescale in the model (`keras.layers.Rescaling(1 / 255)`).
+            A mixup pixel is then rounded to the nearest integer (at most
+            0.5/255 from the float32 value); labels stay float32 and exact.
         workers: Number of workers (Keras 3's `fit` no longer takes it).
         use_multiprocessing: If True, `workers` processes of the sequence's
             own make the batches: started once and kept across epochs, they
@@ -121,7 +128,8 @@ class ImageFolderSequence(keras.utils.PyDataset):
         seed: int | None = None,
         augment: Callable[..., Any] | None = None,
         drop_remainder: bool = False,
-        value_range: tuple[float, float] = (0.0, 1.0),
+        value_range: tuple[float, float] | None = None,
+        dtype: str = "float32",
         workers: int = 1,
         use_multiprocessing: bool = False,
         max_queue_size: int = 10,
@@ -141,6 +149,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
             shuffle=shuffle,
             drop_remainder=drop_remainder,
             value_range=value_range,
+            dtype=dtype,
             pairing=self._pairing,
             on_error=on_error,
             max_pixels=max_pixels,
@@ -414,7 +423,7 @@ class MixupSequence(ImageFolderSequence):
 
     Each batch is decoded once; partners are a seeded permutation of the
     batch with no fixed point (every image is mixed with a different one).
-    `x` is float32 in `value_range`; `y` is float32 soft labels that sum to
+    `x` is float32 in `value_range` (or uint8); `y` is float32 soft labels that sum to
     1, whose weight on each class is the share of the sample that came from
     it (before label smoothing).
 

@@ -31,7 +31,7 @@ def to_tf_dataset(seq: ImageFolderSequence, epochs: int | None = None, start_epo
         )
     x_shape, y_shape = seq._loader.batch_shapes()
     signature = (
-        tf.TensorSpec((None, *x_shape[1:]), tf.float32),
+        tf.TensorSpec((None, *x_shape[1:]), tf.as_dtype(seq._loader.options.dtype)),
         tf.TensorSpec((None, *y_shape[1:]), tf.float32),
     )
     batches = len(seq._loader)

@@ -71,9 +71,10 @@ def _shm_dir() -> str:
 class _Layout:
     """Where slot `k`'s `x` and `y` live in the shared file."""
 
-    def __init__(self, x_shape: tuple[int, ...], y_shape: tuple[int, ...], slots: int):
+    def __init__(self, x_shape: tuple[int, ...], y_shape: tuple[int, ...], slots: int, x_dtype: str = "float32"):
         self.x_shape, self.y_shape, self.slots = x_shape, y_shape, slots
-        x_bytes = int(np.prod(x_shape)) * 4
+        self.x_dtype = np.dtype(x_dtype)
+        x_bytes = -(-int(np.prod(x_shape)) * self.x_dtype.itemsize // 4) * 4  # y stays 4-byte aligned
         y_bytes = int(np.prod(y_shape)) * 4
         page = mmap.PAGESIZE
         self.slot_bytes = -(-(x_bytes + y_bytes) // page) * page
@@ -82,7 +83,8 @@ class _Layout:
 
     def views(self, buffer: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         start = k * self.slot_bytes
-        x = buffer[start : start + self.x_bytes].view(np.float32).reshape(self.x_shape)
+        x = buffer[start : start + int(np.prod(self.x_shape)) * self.x_dtype.itemsize]
+        x = x.view(self.x_dtype).reshape(self.x_shape)
         y_end = start + self.x_bytes + int(np.prod(self.y_shape)) * 4
         y = buffer[start + self.x_bytes : y_end].view(np.float32).reshape(self.y_shape)
         return x, y
@@ -217,7 +219,7 @@ class _Pool:
     def _start(self) -> None:
         x_shape, y_shape = self.loader.batch_shapes()
         slots = self.prefetch + self.workers + 2
-        self._layout = layout = _Layout(x_shape, y_shape, slots)
+        self._layout = layout = _Layout(x_shape, y_shape, slots, self.loader.options.dtype)
         self._launch(layout)
         self._leases.clear()
         self._free = list(range(slots))

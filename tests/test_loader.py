@@ -204,6 +204,28 @@ def test_value_range_and_label_smoothing_through_the_loader(black_white_tree):
     np.testing.assert_allclose(y[-1], [0.05, 0.95], rtol=1e-6)
 
 
+@pytest.mark.parametrize("pairing", ["batch", "dataset"])
+def test_uint8_batches_are_the_float32_batches_rounded(textured_tree, pairing):
+    as_float = make_loader(textured_tree, batch_size=5, pairing=pairing, value_range=(0, 255))
+    as_uint8 = make_loader(textured_tree, batch_size=5, pairing=pairing, dtype="uint8")
+    assert as_uint8.options.value_range == (0.0, 255.0)
+    for i in range(len(as_float)):
+        (xf, yf), (xu, yu) = as_float.load_batch(1, i), as_uint8.load_batch(1, i)
+        assert xu.dtype == np.uint8 and xu.shape == xf.shape
+        assert np.abs(xu - xf).max() <= 0.5 + 1e-3  # the same images and weights, rounded
+        np.testing.assert_array_equal(yu, yf)  # labels stay float32 and exact
+
+
+@pytest.mark.parametrize(
+    "overrides, received",
+    [({"dtype": "float16"}, "dtype='float16'"), ({"dtype": "uint8", "value_range": (0, 1)}, "value_range=(0, 1)")],
+)
+def test_dtype_is_checked(overrides, received):
+    with pytest.raises(ValueError, match="dtype") as info:
+        LoaderOptions(**overrides)
+    assert f"Received: {received}" in str(info.value)
+
+
 def _load_and_fail(args):
     loader, epoch, i = args
     loader.load_batch(epoch, i)

@@ -60,6 +60,27 @@ def test_value_range_maps_0_and_255():
     np.testing.assert_allclose(mixing.mix_images(solid([51]), solid([51]), MixParams.identity(1)), 0.2, rtol=1e-6)
 
 
+def test_uint8_output_rounds_mixup_and_copies_the_rest_exactly():
+    images = solid([200, 41, 7], size=(8, 10))
+    box = [2, 6, 3, 8]  # 4 rows x 5 cols = 20 of 80 pixels
+    p = params([0.3, 0.75, 1.0], [1, 2, 0], [MIXUP, CUTMIX, NONE], [[0, 0, 0, 0], box, [0, 0, 0, 0]])
+    out = np.zeros(images.shape, np.uint8)
+    x = mixing.mix_images(images, images, p, out=out)
+    assert x is out
+    assert (x[0] == 89).all()  # 0.3 * 200 + 0.7 * 41 = 88.7, rounded
+    inside = np.zeros((8, 10), bool)
+    inside[2:6, 3:8] = True
+    assert (x[1][inside] == 7).all() and (x[1][~inside] == 41).all()
+    np.testing.assert_array_equal(x[2], images[2])
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    for lam in (0.0, 0.1234, 0.5, 0.9, 1.0):  # within 1/2 of the float32 value, which is exact to float rounding
+        row = np.zeros_like(a)
+        mixing.mix_row(row, a, b, lam, MIXUP, np.zeros(4, np.int64), (0.0, 255.0))
+        exact = lam * a.astype(np.float64) + (1 - lam) * b
+        assert np.abs(row - exact).max() <= 0.5 + 1e-4
+
+
 def test_cutmix_pastes_the_box_and_lam_is_the_kept_share():
     images = solid([10, 250], size=(8, 10))
     box = [2, 6, 3, 8]  # 4 rows x 5 cols = 20 of 80 pixels

@@ -196,6 +196,24 @@ def test_tf_dataset_makes_each_epoch_explicitly(tree):
         seq.to_tf_dataset(epochs=0, start_epoch=1)
 
 
+def test_uint8_batches_train_through_rescaling(tree):
+    import tensorflow as tf
+
+    seq = MixupSequence(tree, batch_size=4, image_size=(8, 8), seed=3, dtype="uint8", workers=2)
+    x, y = seq[0]
+    assert x.dtype == np.uint8 and y.dtype == np.float32
+    as_float = MixupSequence(tree, batch_size=4, image_size=(8, 8), seed=3, value_range=(0, 255))
+    assert np.abs(x - as_float[0][0]).max() <= 0.5 + 1e-3
+    assert seq.to_tf_dataset(epochs=1).element_spec[0].dtype == tf.uint8
+    model = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(), keras.layers.Dense(3)]
+    )
+    model.compile(optimizer="sgd", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    history = model.fit(seq, epochs=2, shuffle=False, verbose=0)
+    assert seq.epoch == 2 and np.isfinite(history.history["loss"]).all()
+    seq.close()
+
+
 def test_distribute_refuses_a_shard_that_is_not_this_workers(tree):
     import tensorflow as tf
 

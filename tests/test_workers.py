@@ -59,6 +59,18 @@ def test_batches_equal_serial_in_every_start_method(textured_tree, pool_factory,
 
 
 @pytest.mark.parametrize("start_method", ["fork", "threads"])
+def test_uint8_batches_through_the_pools(textured_tree, pool_factory, start_method):
+    loader = make_loader(textured_tree, batch_size=5, dtype="uint8")
+    pool = pool_factory(loader, start_method=start_method)
+    for i in range(len(loader)):  # the last batch is short
+        x, y = pool.get(2, i)
+        rx, ry = loader.load_batch(2, i)
+        assert x.dtype == np.uint8 and y.dtype == np.float32
+        np.testing.assert_array_equal(x, rx)
+        np.testing.assert_array_equal(y, ry)
+
+
+@pytest.mark.parametrize("start_method", ["fork", "threads"])
 def test_held_batches_are_never_overwritten(textured_tree, pool_factory, start_method):
     loader = make_loader(textured_tree, batch_size=2)
     pool = pool_factory(loader, prefetch=2, start_method=start_method)
