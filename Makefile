@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export NO_ALBUMENTATIONS_UPDATE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: venv demo test test-fast lint typecheck samples bench-mixing clean bench bench-quick bench-index bench-saturation evidence
+.PHONY: venv demo test test-fast lint typecheck samples bench-mixing clean bench bench-quick bench-index bench-saturation bench-threads evidence
 
 venv: $(VENV)/.installed
 
@@ -52,6 +52,9 @@ bench-quick: venv  ## the same end to end on 200 images, 3 batches of 16 a path:
 
 bench-saturation: venv  ## 2 worker processes: how busy, and the per-image cost against the limit's, same run
 	$(PY) benchmarks/bench_saturation.py
+
+bench-threads: venv  ## 2 worker threads: the sequence's own pool vs Keras' thread pool, paired with 2 processes
+	$(PY) benchmarks/bench_threads.py
 
 bench-index: venv  ## indexing 100,000 files: this library vs Keras' index_directory, and the pickled sequence size
 	$(PY) benchmarks/bench_index.py

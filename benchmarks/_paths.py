@@ -51,7 +51,9 @@ class PathInfo:
 
 PATHS = {
     "ours-serial": PathInfo("mixup_sequence, serial", True, "MixupSequence(workers=1), adapter, main thread"),
-    "ours-threads": PathInfo("mixup_sequence, {w} threads", True, "MixupSequence(workers=W), adapter, thread pool"),
+    "ours-threads": PathInfo(
+        "mixup_sequence, {w} threads", True, "MixupSequence(workers=W), adapter, the sequence's own threads"
+    ),
     "ours-processes": PathInfo(
         "mixup_sequence, {w} processes", True, "MixupSequence(workers=W, use_multiprocessing=True), adapter"
     ),

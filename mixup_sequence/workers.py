@@ -69,7 +69,7 @@ def _shm_dir() -> str:
 
 
 class _Layout:
-    """Where slot `k`'s `x` and `y` live in the shared file."""
+    """Where slot `k`'s `x` and `y` live in the slots' buffer (for processes, the shared file)."""
 
     def __init__(self, x_shape: tuple[int, ...], y_shape: tuple[int, ...], slots: int, x_dtype: str = "float32"):
         self.x_shape, self.y_shape, self.slots = x_shape, y_shape, slots
