@@ -74,19 +74,18 @@ class _Layout:
     def __init__(self, x_shape: tuple[int, ...], y_shape: tuple[int, ...], slots: int, x_dtype: str = "float32"):
         self.x_shape, self.y_shape, self.slots = x_shape, y_shape, slots
         self.x_dtype = np.dtype(x_dtype)
-        x_bytes = -(-int(np.prod(x_shape)) * self.x_dtype.itemsize // 4) * 4  # y stays 4-byte aligned
-        y_bytes = int(np.prod(y_shape)) * 4
+        self.x_used = int(np.prod(x_shape)) * self.x_dtype.itemsize
+        self.y_used = int(np.prod(y_shape)) * 4
+        self.x_bytes = -(-self.x_used // 4) * 4  # `y` (float32) starts 4-byte aligned
         page = mmap.PAGESIZE
-        self.slot_bytes = -(-(x_bytes + y_bytes) // page) * page
-        self.x_bytes = x_bytes
+        self.slot_bytes = -(-(self.x_bytes + self.y_used) // page) * page
         self.total = self.slot_bytes * slots
 
     def views(self, buffer: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         start = k * self.slot_bytes
-        x = buffer[start : start + int(np.prod(self.x_shape)) * self.x_dtype.itemsize]
-        x = x.view(self.x_dtype).reshape(self.x_shape)
-        y_end = start + self.x_bytes + int(np.prod(self.y_shape)) * 4
-        y = buffer[start + self.x_bytes : y_end].view(np.float32).reshape(self.y_shape)
+        x = buffer[start : start + self.x_used].view(self.x_dtype).reshape(self.x_shape)
+        y_start = start + self.x_bytes
+        y = buffer[y_start : y_start + self.y_used].view(np.float32).reshape(self.y_shape)
         return x, y
 
 

@@ -60,12 +60,13 @@ def test_batches_equal_serial_in_every_start_method(textured_tree, pool_factory,
 
 @pytest.mark.parametrize("start_method", ["fork", "threads"])
 def test_uint8_batches_through_the_pools(textured_tree, pool_factory, start_method):
-    loader = make_loader(textured_tree, batch_size=5, dtype="uint8")
+    # 5 x 7 x 7 x 1 = 245 bytes of x: the float32 y after it must still be 4-byte aligned.
+    loader = make_loader(textured_tree, batch_size=5, image_size=(7, 7), color_mode="grayscale", dtype="uint8")
     pool = pool_factory(loader, start_method=start_method)
     for i in range(len(loader)):  # the last batch is short
         x, y = pool.get(2, i)
         rx, ry = loader.load_batch(2, i)
-        assert x.dtype == np.uint8 and y.dtype == np.float32
+        assert x.dtype == np.uint8 and y.dtype == np.float32 and y.ctypes.data % 4 == 0
         np.testing.assert_array_equal(x, rx)
         np.testing.assert_array_equal(y, ry)
 
