@@ -300,7 +300,8 @@ def _write_marker(path: str | None, text: str) -> None:
         os.replace(path + ".tmp", path)
 
 
-def _timed_epoch(loader, scale: float) -> float:
+def timed_epoch(loader, scale: float = 1.0) -> float:
+    """One epoch's images/s (times `scale`), then `settle`: nothing of it runs into the next timing."""
     start = time.perf_counter()
     images, _ = loader.run_epoch()
     rate = images / (time.perf_counter() - start) * scale
@@ -327,7 +328,7 @@ def run_pairs(job: dict) -> list[dict]:
     results = []
     try:
         for _ in range(job["warmup"]):
-            _timed_epoch(reference, 1.0)
+            timed_epoch(reference, 1.0)
         for item in job["items"]:
             spec = dict(job, **item)
             record = {"path": item["path"], "size": item["size"], "reference": REFERENCE}
@@ -337,11 +338,11 @@ def run_pairs(job: dict) -> list[dict]:
                 loader = build_loader(item["path"], spec)
                 scale = cores if item["path"] == "limit" else 1.0
                 for _ in range(job["warmup"]):
-                    _timed_epoch(loader, scale)
+                    timed_epoch(loader, scale)
                 for cycle in range(job["pairs"]):
                     turns = [(loader, "rates", scale), (reference, "reference_rates", 1.0)]
                     for which, key, factor in turns[:: 1 if cycle % 2 == 0 else -1]:
-                        record[key].append(_timed_epoch(which, factor))
+                        record[key].append(timed_epoch(which, factor))
                 record["images_per_s"] = statistics.median(record["rates"])
             except Exception as e:  # a path that fails is reported, not fatal
                 record["error"] = f"{type(e).__name__}: {e}"[:500]

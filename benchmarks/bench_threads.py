@@ -20,7 +20,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -28,7 +27,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import _dataset  # noqa: E402
-from _paths import AdapterLoader, albumentations_chain, settle  # noqa: E402
+from _paths import AdapterLoader, albumentations_chain, timed_epoch  # noqa: E402
 from bench_loaders import SETTINGS  # noqa: E402
 
 
@@ -74,13 +73,10 @@ def compare(directory: str, image_size: tuple[int, int], cycles: int, workers: i
     rates: dict[str, list[float]] = {name: [] for name in loaders}
     try:
         for loader in loaders.values():
-            loader.run_epoch()  # warm-up: starts the workers
+            timed_epoch(loader)  # warm-up: starts the workers
         for cycle in range(cycles):
             for name, loader in list(loaders.items())[:: 1 if cycle % 2 else -1]:
-                settle(loader)  # no prefetched batches carried into the timed epoch
-                start = time.perf_counter()
-                images, _ = loader.run_epoch()
-                rates[name].append(images / (time.perf_counter() - start))
+                rates[name].append(timed_epoch(loader))
     finally:
         for loader in loaders.values():
             loader.close()

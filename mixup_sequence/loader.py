@@ -17,7 +17,7 @@ Keys of the random streams (see `_rng`):
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -59,7 +59,7 @@ class BatchLoader(PerThread):
         self.augmenter = augment if augment is None or isinstance(augment, Augmenter) else Augmenter(augment)
         self.mix = mix if mix is not None and mix.enabled else None
         self.label_smoothing = mix.label_smoothing if mix is not None else 0.0
-        self.value_range: tuple[float, float] = options.value_range or (0.0, 1.0)  # never None once validated
+        self.value_range = cast("tuple[float, float]", options.value_range)  # LoaderOptions resolves None
         # Each shard gets an equal part of every epoch's global order; the remainder is dropped.
         self.shard_samples = index.samples // options.num_shards
         if self.shard_samples == 0:

@@ -131,28 +131,17 @@ def test_wait_idle_finishes_the_prefetch_and_keeps_it(textured_tree, pool_factor
     np.testing.assert_array_equal(pool.get(1, 1)[0], loader.load_batch(1, 1)[0])
 
 
-def test_close_leaves_no_process_and_no_shared_file(textured_tree):
+@pytest.mark.parametrize("start_method", ["fork", "threads"])
+def test_close_stops_the_workers_and_leaves_no_shared_file(textured_tree, pool_factory, start_method):
     loader = make_loader(textured_tree)
-    pool = ProcessPool(loader, 2, 3, "fork")
+    pool = pool_factory(loader, start_method=start_method)
     x, _ = pool.get(0, 1)
-    procs = list(pool._procs)
+    workers = list(pool._procs)
+    assert [w.name for w in workers] == ["mixup_sequence-worker-0", "mixup_sequence-worker-1"]
     pool.close()
-    assert all(not p.is_alive() for p in procs)
+    assert all(not w.is_alive() for w in workers)
     assert not our_files()
     np.testing.assert_array_equal(x, loader.load_batch(0, 1)[0])  # still readable after close
-    with pytest.raises(RuntimeError, match="closed"):
-        pool.get(0, 0)
-
-
-def test_thread_pool_close_stops_its_threads_and_keeps_batches(textured_tree):
-    loader = make_loader(textured_tree)
-    pool = ThreadPool(loader, 2, 3)
-    x, _ = pool.get(0, 1)
-    threads = list(pool._procs)
-    assert [t.name for t in threads] == ["mixup_sequence-worker-0", "mixup_sequence-worker-1"]
-    pool.close()
-    assert all(not t.is_alive() for t in threads)
-    np.testing.assert_array_equal(x, loader.load_batch(0, 1)[0])
     with pytest.raises(RuntimeError, match="closed"):
         pool.get(0, 0)
 
