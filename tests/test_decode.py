@@ -5,7 +5,7 @@ from conftest import write_image
 from PIL import Image
 
 from mixup_sequence import ImageDecodeError
-from mixup_sequence.decode import INTERPOLATIONS, load_image
+from mixup_sequence.decode import INTERPOLATIONS, load_image, resize
 
 
 def test_pure_red_png_is_rgb(tmp_path):
@@ -82,6 +82,31 @@ def test_resize_every_interpolation(tmp_path, interpolation):
     image = load_image(str(path), (7, 5), interpolation=interpolation)
     assert image.shape == (7, 5, 3)
     assert (image == [9, 99, 199]).all()  # a constant image stays constant
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize(
+    "size, image_size",
+    [
+        ((256, 256), (150, 150)),  # non-integer shrink: the float32 route
+        ((375, 500), (224, 224)),  # non-integer, different along each axis
+        ((256, 300), (128, 149)),  # integer along one axis only: still OpenCV's general path
+        ((256, 256), (256, 150)),  # one axis kept
+        ((451, 300), (150, 100)),
+        ((256, 256), (128, 128)),  # integer shrinks and enlargements keep OpenCV's own uint8 paths
+        ((300, 300), (100, 100)),
+        ((100, 100), (150, 150)),
+        ((100, 100), (100, 150)),
+    ],
+)
+@pytest.mark.parametrize("interpolation", sorted(INTERPOLATIONS))
+def test_resize_equals_opencv(size, image_size, channels, interpolation):
+    rng = np.random.default_rng(sum(size) + channels)
+    noise = rng.integers(0, 256, (*size, channels), dtype=np.uint8)
+    steps = noise // 51 * 51  # few distinct values: many sums land exactly halfway
+    for image in (noise, steps):
+        expected = cv2.resize(image, image_size[::-1], interpolation=INTERPOLATIONS[interpolation])
+        np.testing.assert_array_equal(resize(image, image_size, interpolation), expected.reshape(*image_size, -1))
 
 
 @pytest.mark.parametrize(
