@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -59,11 +60,25 @@ class Augmenter(PerThread):
             self._local.pipeline = pipeline
         return pipeline
 
+    def prepare(self, rng: np.random.Generator) -> tuple[np.random.Generator, random.Random | None]:
+        """Returns what `apply` needs to augment one image with the draws of `rng`.
+
+        Making these for a whole batch in one go is cheaper than one at a time
+        between images (the generator code stays in the CPU's caches); the
+        draws are the same either way.
+        """
+        return rng, _rng.py_random(rng) if self._is_albumentations else None
+
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Returns the augmented image; raises `ValueError` on a bad result."""
+        return self.apply(image, self.prepare(rng))
+
+    def apply(self, image: np.ndarray, state: tuple[np.random.Generator, random.Random | None]) -> np.ndarray:
+        """Returns the augmented image for a `state` from `prepare`."""
+        rng, py_random = state
         if self._is_albumentations:
             pipeline = self._pipeline()
-            pipeline.set_random_state(rng, _rng.py_random(rng))
+            pipeline.set_random_state(rng, py_random)
             out = pipeline(image=image)["image"]
         elif self._wants_rng:
             out = self.augment(image, rng=rng)

@@ -150,19 +150,34 @@ class BatchLoader(PerThread):
             )
         return int(r), image
 
+    def augment_states(self, samples: np.ndarray, epoch: int, stream: int) -> list[Any]:
+        """Each sample's augmentation state (`Augmenter.prepare`), made in one go; Nones without `augment`."""
+        if self.augmenter is None:
+            return [None] * len(samples)
+        return [self.augmenter.prepare(_rng.generator(self.seed, stream, epoch, int(k))) for k in samples]
+
     def load_sample(
-        self, k: int, epoch: int, batch: int, stream: int, report: list[tuple[str, str]] | None = None
+        self,
+        k: int,
+        epoch: int,
+        batch: int,
+        stream: int,
+        report: list[tuple[str, str]] | None = None,
+        state: Any = None,
     ) -> np.ndarray:
         """Decodes (and augments) sample `k` for `batch` of `epoch`; returns uint8 HWC.
 
         With `on_error="skip"`, every file that failed is appended to `report`
-        as `(path, reason)`.
+        as `(path, reason)`. `state` is sample `k`'s from `augment_states`, if
+        made already.
         """
         used = int(k)
         try:
             used, image = self._decode_or_replace(int(k), epoch, report)
             if self.augmenter is not None:
-                image = self.augmenter(image, _rng.generator(self.seed, stream, epoch, used))
+                if state is None or used != k:  # a replacement draws with its own key
+                    state = self.augmenter.prepare(_rng.generator(self.seed, stream, epoch, used))
+                image = self.augmenter.apply(image, state)
         except Exception as e:
             label = self.index.class_names[self.index.labels[used]]
             e.add_note(f"while loading {self.index.path(used)!r} (class {label!r}) for batch {batch} of epoch {epoch}")
@@ -206,9 +221,12 @@ class BatchLoader(PerThread):
         else:
             partner_samples = self.partner_samples(epoch, i)
             partner_labels = self.index.labels[partner_samples]
-            for row, k in enumerate(samples):
-                image = self.load_sample(k, epoch, i, _rng.AUGMENT, report)
-                other = self.load_sample(partner_samples[params.partner[row]], epoch, i, _rng.PARTNER_AUGMENT, report)
+            partners = partner_samples[params.partner]  # row r mixes with partners[r]
+            states = self.augment_states(samples, epoch, _rng.AUGMENT)
+            partner_states = self.augment_states(partners, epoch, _rng.PARTNER_AUGMENT)
+            for row, (k, p) in enumerate(zip(samples, partners)):
+                image = self.load_sample(k, epoch, i, _rng.AUGMENT, report, states[row])
+                other = self.load_sample(p, epoch, i, _rng.PARTNER_AUGMENT, report, partner_states[row])
                 self._mix_row(x, row, image, other, params)
         y = mixing.mix_labels(labels, partner_labels, params, self.index.num_classes, self.label_smoothing)
         if out is not None:
@@ -244,16 +262,17 @@ class BatchLoader(PerThread):
         draws are keyed by the sample, not by when it is loaded.
         """
         partner = params.partner
+        states = self.augment_states(samples, epoch, _rng.AUGMENT)
         done = np.zeros(len(samples), dtype=bool)
         for start in range(len(samples)):
             if done[start]:
                 continue
-            first = previous = self.load_sample(samples[start], epoch, i, _rng.AUGMENT, report)
+            first = previous = self.load_sample(samples[start], epoch, i, _rng.AUGMENT, report, states[start])
             row = start
             done[row] = True
             while not done[partner[row]]:
                 nxt = int(partner[row])
-                current = self.load_sample(samples[nxt], epoch, i, _rng.AUGMENT, report)
+                current = self.load_sample(samples[nxt], epoch, i, _rng.AUGMENT, report, states[nxt])
                 self._mix_row(x, row, previous, current, params)
                 done[nxt] = True
                 row, previous = nxt, current
