@@ -395,6 +395,8 @@ def markdown(report: dict, chart_name: str) -> str:
         "pages it shares with the parent); workers private = largest sum over time of their "
         "`Private_Clean + Private_Dirty`. The limit is a bare loop of read + decode + resize + augment in one "
         "process with one OpenCV thread, times `os.cpu_count()`; it does no batching and no mixing. "
+        "It calls `cv2.imread` and `cv2.resize`; the library's resize gives the same pixels faster (an area "
+        "shrink by a non-integer factor runs on a float32 copy), which `make bench-saturation` shows apart. "
         "Reduced-scale JPEG decode (`IMREAD_REDUCED_*`) cannot help either setting: "
         "no source side is twice the target.",
         "",

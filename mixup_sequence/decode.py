@@ -6,8 +6,11 @@ RGB order (`color_mode="rgb"`, 3 channels) or one luminance channel
 (`color_mode="grayscale"`). EXIF orientation is applied; an alpha channel
 is dropped (as `PIL.Image.convert("RGB")` and Keras do); 16-bit samples are
 scaled to 8 bits. A JPEG at least twice the output size is decoded at 1/2,
-1/4 or 1/8 scale first. An image whose header declares more than
-`max_pixels` pixels is refused before any pixel is decoded.
+1/4 or 1/8 scale first. The resize gives exactly `cv2.resize`'s pixels;
+an area shrink by a non-integer factor (OpenCV's slowest case, and the
+default filter's usual one) runs on a float32 copy, which OpenCV sums
+faster. An image whose header declares more than `max_pixels` pixels is
+refused before any pixel is decoded.
 """
 
 from __future__ import annotations
