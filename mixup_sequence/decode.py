@@ -118,16 +118,18 @@ def decode_bytes(
 FLOAT_AREA_MAX_PIXELS = 1 << 21
 
 
-def _area_sums_in_float(size: tuple[int, int], image_size: tuple[int, int]) -> bool:
-    """Whether OpenCV's `INTER_AREA` takes its general path, which sums in float32.
+def _area_in_float(size: tuple[int, int], image_size: tuple[int, int]) -> bool:
+    """Whether an area resize from `size` goes through a float32 copy (see `resize`).
 
-    That is a shrink along both axes (or one axis kept) by a factor that is
+    Only where OpenCV's `INTER_AREA` takes its general path, which sums in
+    float32: a shrink along both axes (or one axis kept) by a factor that is
     not an integer along both. An integer shrink takes OpenCV's integer path
     instead, and an enlargement its bilinear path; both round differently.
     """
     (height, width), (target_h, target_w) = size, image_size
     shrinks = height >= target_h and width >= target_w
-    return shrinks and not (height % target_h == 0 and width % target_w == 0)
+    integer = height % target_h == 0 and width % target_w == 0
+    return shrinks and not integer and height * width <= FLOAT_AREA_MAX_PIXELS
 
 
 def resize(image: np.ndarray, image_size: tuple[int, int], interpolation: str = "area") -> np.ndarray:
@@ -139,8 +141,7 @@ def resize(image: np.ndarray, image_size: tuple[int, int], interpolation: str = 
     if image.shape[:2] == (height, width):
         return image
     channels = image.shape[2]
-    small = image.shape[0] * image.shape[1] <= FLOAT_AREA_MAX_PIXELS
-    if interpolation == "area" and small and _area_sums_in_float(image.shape[:2], image_size):
+    if interpolation == "area" and _area_in_float(image.shape[:2], image_size):
         # OpenCV's general area loop converts every uint8 sample to float32 as it sums; on a
         # float32 copy it runs 20-30% faster, and rounding back (half to even, as OpenCV
         # rounds) gives the identical uint8 image (tests/test_decode.py checks it).
