@@ -79,6 +79,12 @@ PATHS = {
         "image_dataset_from_directory, Random{Flip,Rotation,Brightness,Contrast}, MixUp, map+prefetch AUTOTUNE",
     ),
     "limit": PathInfo("limit: bare loop per core x cores", False, "imread + resize + Albumentations, 1 process"),
+    "limit-processes": PathInfo(
+        "limit's loop, {w} processes at once",
+        False,
+        "the limit's loop in W forked processes at once, each over every W-th file; measured as it is, not "
+        "scaled (not the targets' limit)",
+    ),
 }
 OURS = ("ours-serial", "ours-threads", "ours-processes")
 REFERENCE = "ours-processes"  # what the paired runs compare every other path with
@@ -214,15 +220,70 @@ class LimitLoader:
         self.chain = albumentations_chain()
         self.flag = getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR)
 
-    def run_epoch(self) -> tuple[int, int]:
+    def run(self, paths: list[str]) -> None:
         height, width = self.size
-        for path in self.paths:
+        for path in paths:
             image = cv2.imread(path, self.flag)
             if self.flag == cv2.IMREAD_COLOR:
                 image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             image = cv2.resize(image, (width, height), interpolation=self.interpolation)
             self.chain(image=image)
+
+    def epoch_size(self) -> tuple[int, int]:
+        """Images and batches in an epoch."""
         return len(self.paths), math.ceil(len(self.paths) / self.batch_size)
+
+    def run_epoch(self) -> tuple[int, int]:
+        self.run(self.paths)
+        return self.epoch_size()
+
+
+def _limit_worker(limit: LimitLoader, part: list[str], conn) -> None:
+    while conn.recv():
+        limit.run(part)
+        conn.send(True)
+
+
+class LimitProcessesLoader:
+    """The limit's loop in `workers` forked processes at once, each over every `workers`-th file.
+
+    What the limit's bare loop reaches when the cores run it side by side
+    (they share caches, memory bandwidth and, on a virtual machine, the
+    host), with no batching, no transport and nothing in the parent. The
+    processes are started once; an epoch is one pass of each over its share.
+    """
+
+    def __init__(self, job: dict):
+        self.limit = LimitLoader(job)  # sets OpenCV to one thread before forking (never after, in a child)
+        self.conns, self.procs = [], []
+        ctx = multiprocessing.get_context("fork")  # a bare loop: nothing to import, nothing to pickle
+        workers = job["workers"]
+        for k in range(workers):
+            parent_end, child_end = ctx.Pipe()
+            proc = ctx.Process(target=_limit_worker, args=(self.limit, self.limit.paths[k::workers], child_end))
+            proc.daemon = True
+            proc.start()
+            self.conns.append(parent_end)
+            self.procs.append(proc)
+
+    def run_epoch(self) -> tuple[int, int]:
+        for conn in self.conns:
+            conn.send(True)
+        for conn in self.conns:
+            conn.recv()  # EOFError if the process died
+        return self.limit.epoch_size()
+
+    def close(self) -> None:
+        for conn in self.conns:
+            try:
+                conn.send(False)
+            except OSError:
+                pass
+        for proc in self.procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+        self.conns, self.procs = [], []
 
 
 def settle(loader) -> None:
@@ -289,6 +350,8 @@ def build_loader(path: str, job: dict):
         return TfDataLoader(job)
     if path == "limit":
         return LimitLoader(job)
+    if path == "limit-processes":
+        return LimitProcessesLoader(job)
     raise ValueError(f"unknown path {path!r}")
 
 
