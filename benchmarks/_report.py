@@ -435,6 +435,7 @@ _COLOURS = {  # BGR
     "ours-serial": (120, 190, 120),
     "ours-threads": (60, 160, 60),
     "ours-processes": (30, 120, 30),
+    "ours-processes-uint8": (110, 150, 40),
     "naive-processes": (190, 150, 90),
     "blog-generator": (90, 120, 200),
     "blog-processes": (60, 90, 170),
