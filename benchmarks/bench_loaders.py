@@ -18,7 +18,9 @@ side, batch 64 at 224x224 (from the 500x375 set) and at 150x150 (from the
    in tf.data with AUTOTUNE;
 4. a naive OpenCV `PyDataset` returning float32 from 2 worker processes;
 5. the limit: the same read + decode + resize + augment in a bare loop in
-   one process, times the number of cores.
+   one process, times the number of cores; and, beside it (not the limit
+   the targets use), that loop run in as many forked processes at once as
+   the library has workers, each over its share of the files.
 
 Each path runs in a fresh Python process (with `--quick` or `--no-isolate`,
 one process runs all the Keras paths), one warm-up epoch is dropped and the
