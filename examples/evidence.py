@@ -279,7 +279,7 @@ def train_once(
     size = (args.image_size, args.image_size)
     common = dict(batch_size=args.batch_size, image_size=size, color_mode="grayscale", seed=seed, workers=args.workers)
     if method.mixup_alpha == 0 and method.cutmix_alpha == 0:
-        data = ImageFolderSequence(train.directory, **common)
+        data = ImageFolderSequence(train.directory, shuffle=True, **common)
     else:
         data = MixupSequence(
             train.directory, mixup_alpha=method.mixup_alpha, cutmix_alpha=method.cutmix_alpha, **common

@@ -89,7 +89,11 @@ class BatchLoader(PerThread):
         With `num_shards > 1`, shard `k` takes positions `k, k + num_shards, ...`
         of the epoch's global order, `samples // num_shards` of them, so the
         shards are disjoint, equal in size, and cover the whole order but for
-        fewer than `num_shards` samples (a different few every epoch).
+        the `r = samples % num_shards` left over. Shuffled, those are the last
+        `r` of the epoch's permutation; in index order, the window of `r`
+        samples starting at `epoch * r` (wrapping around) is left out, so
+        every sample is served in all but one of any `ceil(samples / r)`
+        consecutive epochs.
         """
         cached = getattr(self._local, "order", None)
         if cached is not None and cached[0] == epoch:
@@ -99,6 +103,9 @@ class BatchLoader(PerThread):
             order = _rng.generator(self.seed, _rng.ORDER, epoch).permutation(n)
         else:
             order = np.arange(n)
+            left_over = n - self.shard_samples * self.options.num_shards
+            if left_over:
+                order = np.delete(order, (epoch * left_over + np.arange(left_over)) % n)
         order = self._shard(order)
         order.flags.writeable = False  # callers get views of it
         self._local.order = (epoch, order)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,6 +31,25 @@ from mixup_sequence.workers import ProcessPool, ThreadPool
 logger = logging.getLogger("mixup_sequence")
 
 
+def _keras_is_resetting() -> bool:
+    """Whether the caller is Keras' `EpochIterator.reset()`, whose `on_epoch_end` ends no epoch.
+
+    Keras 3 (`keras.src.trainers.epoch_iterator`) resets its iterator before
+    the first epoch of `fit`, `evaluate` and `predict`, and after fetching a
+    batch to build an unbuilt model (JAX, PyTorch); each reset calls
+    `on_epoch_end`. Its real epoch ends come from iterating. The tests pin
+    this on every backend, so a Keras that changes it fails them.
+    """
+    frame: types.FrameType | None = sys._getframe(2)  # our caller's caller: Keras' adapter calls `on_epoch_end`
+    for _ in range(4):
+        if frame is None:
+            return False
+        if frame.f_code.co_name == "reset" and frame.f_globals.get("__name__", "").startswith("keras."):
+            return True
+        frame = frame.f_back
+    return False
+
+
 class ImageFolderSequence(keras.utils.PyDataset):
     """Batches of images from a folder with one sub-folder per class.
 
@@ -45,6 +66,8 @@ class ImageFolderSequence(keras.utils.PyDataset):
                               validation_split=0.2, subset="validation")
     x, y = val[0]
     model.evaluate(val)
+    probabilities = model.predict(val)  # in index order: shuffle is False by default
+    accuracy = (probabilities.argmax(axis=1) == val.labels).mean()
     ```
 
     Args:
@@ -60,8 +83,10 @@ class ImageFolderSequence(keras.utils.PyDataset):
         validation_split: Share of each class held out, in (0, 1); needs `subset`.
         subset: `"training"` or `"validation"`; needs `validation_split`.
             The split is stratified and independent of `seed` (see `split.py`).
-        shuffle: Reshuffle the samples every epoch (seeded); if False, keep
-            index order.
+        shuffle: Reshuffle the samples every epoch (seeded). False (the
+            default here, for evaluation and prediction) keeps index order, so
+            `model.predict(seq)` lines up with `seq.labels`. `MixupSequence`,
+            the training sequence, defaults to True.
         seed: Integer seed; None draws one, kept in `self.seed`.
         augment: Optional Albumentations transform, or callable on one uint8
             HWC RGB image (with an optional `rng` keyword). It runs per image,
@@ -107,6 +132,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
             As in Keras' directory iterators, for this subset.
         seed: The seed in use.
         epoch: The epoch whose batches `__getitem__` returns.
+        shuffle: Whether samples are reshuffled every epoch.
     """
 
     _mix: MixConfig | None = None
@@ -124,7 +150,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
         follow_links: bool = False,
         validation_split: float | None = None,
         subset: str | None = None,
-        shuffle: bool = True,
+        shuffle: bool = False,
         seed: int | None = None,
         augment: Callable[..., Any] | None = None,
         drop_remainder: bool = False,
@@ -185,8 +211,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
         self._bad_lock = threading.Lock()
         self._epoch = 0
         self._start = 0  # the first batch of this epoch: > 0 only in an epoch resumed midway
-        self._epoch_begun = False
-        self._seen_epoch_end = False
+        self._served = False  # whether a batch of this epoch was served (see `on_epoch_end`)
         if self._pool_workers:
             _threads.limit_opencv_threads_for_workers()
 
@@ -216,6 +241,11 @@ class ImageFolderSequence(keras.utils.PyDataset):
         return self._loader.index.num_classes
 
     @property
+    def shuffle(self) -> bool:
+        """Whether the samples are reshuffled every epoch (else index order)."""
+        return self._loader.options.shuffle
+
+    @property
     def batch_size(self) -> int:
         return self._loader.options.batch_size
 
@@ -234,9 +264,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
             raise ValueError(f"`epoch` must be an integer >= 0. Received: epoch={epoch!r}")
         self._epoch = int(epoch)
         self._start = 0
-        # As if new: the next fit's reset (or discarded prefetch) must not advance it.
-        self._epoch_begun = False
-        self._seen_epoch_end = False
+        self._served = False  # no batch of `epoch` served yet
 
     def for_tf_keras(self) -> Any:
         """Returns this sequence as a Keras 2 (`tf_keras`) `Sequence`, for `tf_keras` models.
@@ -296,29 +324,29 @@ class ImageFolderSequence(keras.utils.PyDataset):
             raise ValueError(f"`start` must be in [0, {len(self._loader)}). Received: start={start}")
         self._epoch = int(epoch)
         self._start = int(start)
-        self._seen_epoch_end = True
+        self._served = False
 
     def on_epoch_begin(self) -> None:
-        self._epoch_begun = True
+        """Does nothing: the epoch advances at `on_epoch_end` (see there)."""
 
     def on_epoch_end(self) -> None:
-        """Advances `epoch` after an epoch that Keras actually ran.
+        """Ends the epoch: the next batches are those of `epoch + 1`.
 
-        Keras 3 calls `on_epoch_end` once before training starts (from its
-        iterator reset), after a prefetch that it discards (JAX and PyTorch
-        backends, unbuilt model), and then after every epoch, each of which
-        it opens with `on_epoch_begin`. The epoch advances only on an
-        `on_epoch_end` that closes an `on_epoch_begin` and comes after the
-        first `on_epoch_end` seen; so the first epoch trained is epoch 0 on
-        every backend and in every worker mode. Outside `fit`, use
-        `set_epoch`.
+        The rule: an `on_epoch_end` that follows at least one batch served
+        since the epoch began starts the next epoch, except when Keras' epoch
+        iterator is resetting. So a plain loop (`seq[i]` ..., then
+        `on_epoch_end()`, with or without `on_epoch_begin()`) sees a new epoch
+        every time, and under `fit` the first epoch trained is epoch 0 and
+        `seq.epoch == E` after `fit(epochs=E)`: Keras 3 also calls
+        `on_epoch_end` from its iterator's `reset()`, before the first epoch
+        and after the batch it fetches (and discards) to build a model, and
+        those calls end no epoch.
         """
-        if self._epoch_begun and self._seen_epoch_end:
+        if self._served and not _keras_is_resetting():
             self._epoch += 1
             logger.debug("%s: now at epoch %d", type(self).__name__, self._epoch)
         self._start = 0  # an epoch resumed midway is over, or a new fit is resetting
-        self._epoch_begun = False
-        self._seen_epoch_end = True
+        self._served = False
 
     # --- batches ------------------------------------------------------------
     def __len__(self) -> int:
@@ -329,6 +357,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
             if not 0 <= index < len(self):
                 raise IndexError(f"Batch index out of range: expected 0 <= index < {len(self)}. Received: {index}")
             index = self._start + int(index)
+        self._served = True
         return self._load(self._epoch, int(index))
 
     def _load(self, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -460,7 +489,10 @@ class MixupSequence(ImageFolderSequence):
             once) or `"dataset"` (a partner drawn from a second permutation of
             the whole dataset and decoded separately, as two zipped
             iterators do; twice the decoding).
-        **kwargs: All arguments of `ImageFolderSequence`.
+        shuffle: Reshuffle the samples every epoch, seeded (default True).
+            With `mixup_alpha=0` and `cutmix_alpha=0` this is the unmixed
+            training sequence.
+        **kwargs: All other arguments of `ImageFolderSequence`.
     """
 
     def __init__(
@@ -474,6 +506,7 @@ class MixupSequence(ImageFolderSequence):
         label_smoothing: float = 0.0,
         mix_mode: str = "sample",
         pairing: str = "batch",
+        shuffle: bool = True,
         **kwargs: Any,
     ):
         self._mix = MixConfig(
@@ -485,7 +518,7 @@ class MixupSequence(ImageFolderSequence):
             mix_mode=mix_mode,
         )
         self._pairing = pairing
-        super().__init__(directory, **kwargs)
+        super().__init__(directory, shuffle=shuffle, **kwargs)
 
     @property
     def mix_config(self) -> MixConfig:

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import albumentations as A
 import numpy as np
 import pytest
+from conftest import make_tree
 
 from mixup_sequence import index_directory
 from mixup_sequence.loader import BatchLoader
@@ -291,3 +292,24 @@ def test_batch_equals_decoding_everything_then_mixing(textured_tree, pairing, mi
             assert (params.method != mixing.NONE).any()  # the check below covers mixed rows
         expected = mixing.mix_images(images, partners, params, value_range=(-1.0, 1.0))
         np.testing.assert_array_equal(loader.load_batch(epoch, i)[0], expected)
+
+
+def test_unshuffled_shards_serve_every_sample_over_consecutive_epochs(tmp_path):
+    # 30 samples in 4 classes (13, 9, 7, 1) over 4 shards: 2 left over each epoch.
+    root = make_tree(tmp_path / "d", {"cat": 13, "dog": 9, "fox": 7, "owl": 1})
+    shards = [make_loader(root, shuffle=False, shard_index=k, num_shards=4, mix=None) for k in range(4)]
+    n = shards[0].index.samples
+    served_per_epoch = []
+    for epoch in range(15):  # ceil(30 / 2)
+        parts = [np.concatenate([s.batch_samples(epoch, i) for i in range(len(s))]) for s in shards]
+        union = np.concatenate(parts)
+        assert len(set(union.tolist())) == len(union) == 28  # disjoint, equal shares, 2 left over
+        assert all((np.diff(p) > 0).all() for p in parts)  # each shard stays in index order
+        served_per_epoch.append(set(union.tolist()))
+    assert set().union(*served_per_epoch) == set(range(n))
+    # The window moves by 2 every epoch: epoch 0 leaves out 0 and 1, epoch 1 leaves out 2 and 3.
+    assert set(range(n)) - served_per_epoch[0] == {0, 1}
+    assert set(range(n)) - served_per_epoch[1] == {2, 3}
+    # Without a remainder nothing moves: index order, striped over the shards.
+    even = [make_loader(root, shuffle=False, shard_index=k, num_shards=5, mix=None) for k in range(5)]
+    np.testing.assert_array_equal(even[1].epoch_order(3), np.arange(1, n, 5))

@@ -85,34 +85,57 @@ def test_validation_subset_is_one_hot_and_unmixed(tree):
     assert (x == x[:, :1, :1]).all()
 
 
-def test_epoch_numbering_follows_the_keras_protocol(tree):
+def _epoch_zero_batch(tree, epoch):
     seq = MixupSequence(tree, batch_size=4, image_size=(8, 8), seed=3)
-    first = seq[0][0]
-    seq.on_epoch_end()  # Keras' iterator reset before training
-    assert seq.epoch == 0
-    for expected in (1, 2, 3):
-        seq.on_epoch_begin()
+    seq.set_epoch(epoch)
+    return seq[0][0]
+
+
+@pytest.mark.parametrize("pairs", [False, True], ids=["on_epoch_end only", "begin/end pairs"])
+def test_a_plain_loop_gets_a_new_epoch_at_every_on_epoch_end(tree, pairs):
+    seq = MixupSequence(tree, batch_size=4, image_size=(8, 8), seed=3)
+    seen = []
+    for _ in range(3):
+        if pairs:
+            seq.on_epoch_begin()
+        seen.append(seq.epoch)
+        first = seq[0][0]
+        for i in range(1, len(seq)):
+            seq[i]
+        np.testing.assert_array_equal(first, _epoch_zero_batch(tree, seen[-1]))
         seq.on_epoch_end()
-        assert seq.epoch == expected
-    seq.on_epoch_end()  # a second fit's reset
+    assert seen == [0, 1, 2] and seq.epoch == 3
+    # A second on_epoch_end with no batch served in between ends nothing.
+    seq.on_epoch_end()
     assert seq.epoch == 3
-    # JAX / PyTorch with an unbuilt model: a discarded prefetch, then the reset.
+    # One batch is enough: the batch after on_epoch_end is the next epoch's.
     other = MixupSequence(tree, batch_size=4, image_size=(8, 8), seed=3)
-    other.on_epoch_begin()
-    other.on_epoch_end()
-    assert other.epoch == 0
-    other.on_epoch_begin()
+    x0 = other[0][0]
     other.on_epoch_end()
     assert other.epoch == 1
-    other.set_epoch(0)
-    np.testing.assert_array_equal(other[0][0], first)
-    # After a jump, a fit on JAX / PyTorch with an unbuilt model still starts at that epoch.
-    other.set_epoch(5)
-    other.on_epoch_begin()
-    other.on_epoch_end()
-    assert other.epoch == 5
+    assert not np.array_equal(other[0][0], x0)
     with pytest.raises(ValueError, match="epoch=-1"):
         other.set_epoch(-1)
+
+
+def test_keras_iterator_resets_do_not_advance_the_epoch(tree):
+    from keras.src.trainers.epoch_iterator import EpochIterator
+
+    seq = MixupSequence(tree, batch_size=4, image_size=(8, 8), seed=3)
+    iterator = EpochIterator(x=seq, shuffle=False)
+    # As JAX and PyTorch do for an unbuilt model: fetch one batch, discard it, reset.
+    for _, _, batches in iterator:
+        np.testing.assert_array_equal(batches[0][0], _epoch_zero_batch(tree, 0))
+        break
+    iterator.reset()
+    assert seq.epoch == 0
+    for expected in (0, 1):  # two epochs as fit runs them
+        served = [x for _, _, batches in iterator.enumerate_epoch() for x, _ in batches]
+        assert len(served) == len(seq)
+        np.testing.assert_array_equal(served[0], _epoch_zero_batch(tree, expected))
+        assert seq.epoch == expected + 1
+    iterator.reset()  # a second fit's reset
+    assert seq.epoch == 2
 
 
 @pytest.mark.parametrize("workers", [{}, {"workers": 2, "use_multiprocessing": True}])
