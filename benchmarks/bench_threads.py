@@ -35,7 +35,7 @@ def keras_threads(sequence, workers: int):
     """The sequence's batches served by Keras' own thread pool, each loaded into a fresh array."""
     import keras
 
-    loader = sequence._loader
+    loader = sequence.loader
 
     class KerasThreads(keras.utils.PyDataset):
         def __init__(self):

@@ -55,7 +55,7 @@ class SyncEpoch(keras.callbacks.Callback):
         for seq in self.sequences:
             if seq.epoch != epoch:
                 logger.debug("SyncEpoch: %r moves from epoch %d to %d", seq, seq.epoch, epoch)
-                seq._follow_fit(epoch)
+                seq.set_epoch(epoch)
 
 
 class BackupAndResume(keras.callbacks.BackupAndRestore):
@@ -123,7 +123,7 @@ class BackupAndResume(keras.callbacks.BackupAndRestore):
         with open(self._training_metadata_path) as f:
             metadata = json.load(f)
         epoch, start = int(metadata["epoch"]), int(metadata["batch"]) + 1
-        if start >= len(self.sequence._loader):  # the backup closed its epoch's last batch
+        if start >= len(self.sequence.loader):  # the backup closed its epoch's last batch
             self.model._initial_epoch = epoch + 1
         else:
             self._resume_at = (epoch, start)
@@ -140,7 +140,7 @@ class BackupAndResume(keras.callbacks.BackupAndRestore):
         # Keras' callback learns the epoch only when one ends, so its backups in an epoch
         # resumed midway would name the epoch before.
         self._current_epoch = epoch
-        self.sequence._follow_fit(epoch, start)
+        self.sequence.set_epoch(epoch, start)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self._start = 0

@@ -41,11 +41,11 @@ class Keras2Sequence(tf_keras.utils.Sequence):
         if os.getpid() == self._owner_pid:
             return self.sequence[index]
         # In one of Keras 2's worker processes: load here, not through a pool of our own.
-        return self.sequence._loader.load_batch(self.sequence.epoch, int(index))
+        return self.sequence.loader.load_batch(self.sequence.epoch, int(index))
 
     def on_epoch_end(self) -> None:
         if threading.current_thread() is threading.main_thread():
-            self.sequence._follow_fit(self.sequence.epoch + 1)
+            self.sequence.set_epoch(self.sequence.epoch + 1)
 
     @property
     def epoch(self) -> int:

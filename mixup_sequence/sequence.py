@@ -229,6 +229,11 @@ class ImageFolderSequence(keras.utils.PyDataset):
         return self._loader.index.filepaths
 
     @property
+    def loader(self) -> BatchLoader:
+        """The Keras-free `BatchLoader` that makes this sequence's batches."""
+        return self._loader
+
+    @property
     def labels(self) -> np.ndarray:
         return self._loader.index.labels
 
@@ -258,12 +263,26 @@ class ImageFolderSequence(keras.utils.PyDataset):
     def epoch(self) -> int:
         return self._epoch
 
-    def set_epoch(self, epoch: int) -> None:
-        """Makes `__getitem__` return the batches of `epoch` (e.g. to resume)."""
+    @property
+    def start(self) -> int:
+        """The first batch of this epoch: > 0 only in an epoch resumed midway (see `set_epoch`)."""
+        return self._start
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Makes `__getitem__` return the batches of `epoch` (e.g. to resume).
+
+        Args:
+            epoch: The epoch.
+            start: Begin the epoch at this batch (as `BackupAndResume` does
+                for an epoch interrupted midway): until the epoch ends, `len()`
+                is `start` less and `seq[j]` is batch `start + j`.
+        """
         if not isinstance(epoch, (int, np.integer)) or epoch < 0:
             raise ValueError(f"`epoch` must be an integer >= 0. Received: epoch={epoch!r}")
+        if not isinstance(start, (int, np.integer)) or not 0 <= start < len(self._loader):
+            raise ValueError(f"`start` must be an integer in [0, {len(self._loader)}). Received: start={start!r}")
         self._epoch = int(epoch)
-        self._start = 0
+        self._start = int(start)
         self._served = False  # no batch of `epoch` served yet
 
     def for_tf_keras(self) -> Any:
@@ -313,19 +332,6 @@ class ImageFolderSequence(keras.utils.PyDataset):
 
         return distribute(self, strategy, epochs, start_epoch)
 
-    def _follow_fit(self, epoch: int, start: int = 0) -> None:
-        """Moves to `epoch` from inside `fit`; the epoch protocol continues.
-
-        `start > 0` (from `BackupAndResume`) makes this epoch begin at batch
-        `start`: `len()` shrinks by `start` and index `j` is batch `start + j`,
-        so `fit` ends the epoch after its remaining batches.
-        """
-        if not 0 <= start < len(self._loader):
-            raise ValueError(f"`start` must be in [0, {len(self._loader)}). Received: start={start}")
-        self._epoch = int(epoch)
-        self._start = int(start)
-        self._served = False
-
     def on_epoch_begin(self) -> None:
         """Does nothing: the epoch advances at `on_epoch_end` (see there)."""
 
@@ -358,10 +364,15 @@ class ImageFolderSequence(keras.utils.PyDataset):
                 raise IndexError(f"Batch index out of range: expected 0 <= index < {len(self)}. Received: {index}")
             index = self._start + int(index)
         self._served = True
-        return self._load(self._epoch, int(index))
+        return self.get_batch(int(index), self._epoch)
 
-    def _load(self, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Batch `index` of `epoch`, from this thread or the workers."""
+    def get_batch(self, index: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """Returns batch `index` of `epoch`, from this thread or the sequence's workers.
+
+        Unlike `seq[index]`, it takes the epoch explicitly and leaves the
+        sequence's epoch as it is (`to_tf_dataset` and the `tf_keras`
+        adapter read batches this way).
+        """
         if not self._pool_workers:
             report: list[tuple[str, str]] = []
             batch = self._loader.load_batch(epoch, index, report=report)

@@ -29,16 +29,16 @@ def to_tf_dataset(seq: ImageFolderSequence, epochs: int | None = None, start_epo
         raise ValueError(
             f"`epochs` must be None or an integer >= start_epoch={start_epoch}. Received: epochs={epochs!r}"
         )
-    x_shape, y_shape = seq._loader.batch_shapes()
+    x_shape, y_shape = seq.loader.batch_shapes()
     signature = (
-        tf.TensorSpec((None, *x_shape[1:]), tf.as_dtype(seq._loader.options.dtype)),
+        tf.TensorSpec((None, *x_shape[1:]), tf.as_dtype(seq.loader.options.dtype)),
         tf.TensorSpec((None, *y_shape[1:]), tf.float32),
     )
-    batches = len(seq._loader)
+    batches = len(seq.loader)
 
     def epoch_batches(epoch: Any) -> Any:
         for i in range(batches):
-            yield seq._load(int(epoch), i)
+            yield seq.get_batch(i, int(epoch))
 
     if epochs is None:
         epoch_numbers = tf.data.Dataset.counter(start_epoch)
@@ -58,7 +58,7 @@ def distribute(
     seq: ImageFolderSequence, strategy: tf.distribute.Strategy, epochs: int | None = None, start_epoch: int = 0
 ) -> Any:
     """See `ImageFolderSequence.distribute`."""
-    shards = seq._loader.options.num_shards, seq._loader.options.shard_index
+    shards = seq.loader.options.num_shards, seq.loader.options.shard_index
 
     def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
         pipelines = context.num_input_pipelines, context.input_pipeline_id

@@ -32,7 +32,7 @@ class Recording(MixupSequence):
     def __getitem__(self, index):
         x, y = super().__getitem__(index)
         digest = hashlib.sha1(x.tobytes() + y.tobytes()).hexdigest()[:16]
-        Recording.served[f"{self.epoch}:{self._start + index}"] = digest
+        Recording.served[f"{self.epoch}:{self.start + index}"] = digest
         return x, y
 
 
@@ -43,7 +43,7 @@ def fail(data, mode):
     root = os.path.join(tempfile.mkdtemp(), "digits")
     shutil.copytree(data, root)
     seq = MixupSequence(root, batch_size=50, image_size=(16, 16), seed=9, shuffle=False, **MODES[mode])
-    with open(seq._loader.index.path(50 * 3 + 1), "wb") as f:  # in batch 3
+    with open(seq.loader.index.path(50 * 3 + 1), "wb") as f:  # in batch 3
         f.write(b"not an image")
     model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
     model.compile("sgd", "categorical_crossentropy")

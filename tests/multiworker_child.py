@@ -74,7 +74,7 @@ def main(data, out, input_kind="distribute"):
     else:
         inputs = {"x": seq.for_tf_keras()}
     model.fit(**inputs, epochs=EPOCHS, verbose=0, callbacks=[WeightDigest()])
-    expected = [[digest(seq._load(e, i)[0]) for i in range(len(seq))] for e in range(EPOCHS)]
+    expected = [[digest(seq.get_batch(i, e)[0]) for i in range(len(seq))] for e in range(EPOCHS)]
     samples = [[seq.batch_samples(i, e).tolist() for i in range(len(seq))] for e in range(EPOCHS)]
     result = {
         "worker": worker,

@@ -31,7 +31,7 @@ class Recording(MixupSequence):
     served: list
 
     def __getitem__(self, index):
-        self.served.append((self.epoch, self._start + index))
+        self.served.append((self.epoch, self.start + index))
         return super().__getitem__(index)
 
 
@@ -42,7 +42,7 @@ class Kill(keras.callbacks.Callback):
         self.at = tuple(int(v) for v in spec.split("."))
 
     def on_train_batch_end(self, batch, logs=None):
-        if (self.seq.epoch, self.seq._start + batch) == self.at:
+        if (self.seq.epoch, self.seq.start + batch) == self.at:
             os._exit(3)
 
 

@@ -146,7 +146,7 @@ def test_bad_file_mid_fit_names_file_class_and_batch(tmp_path, workers):
 
     shutil.copytree(DATA, tmp_path / "digits")
     seq = MixupSequence(tmp_path / "digits", batch_size=16, image_size=(32, 32), seed=1, shuffle=False, **workers)
-    victim = seq._loader.index.path(16 * 5 + 3)  # in batch 5, after TensorFlow's signature probe
+    victim = seq.loader.index.path(16 * 5 + 3)  # in batch 5, after TensorFlow's signature probe
     with open(victim, "wb") as f:
         f.write(b"junk")
     with pytest.raises(Exception) as info:

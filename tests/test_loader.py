@@ -113,7 +113,7 @@ def test_augmentation_keyed_by_sample_not_position(textured_tree):
 
 def test_dataset_pairing_decodes_partners_separately(textured_tree):
     loader = make_loader(textured_tree, pairing="dataset", augment=None, mix=MixConfig(mixup_alpha=1.0))
-    partners = np.concatenate([loader.partner_samples(0, i) for i in range(len(loader))])
+    partners = np.concatenate([loader.sampler.partner_samples(0, i) for i in range(len(loader))])
     assert sorted(partners.tolist()) == list(range(loader.index.samples))
     x, y = loader.load_batch(0, 0)
     np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)
@@ -282,12 +282,14 @@ def test_batch_equals_decoding_everything_then_mixing(textured_tree, pairing, mi
     loader = make_loader(textured_tree, batch_size=5, pairing=pairing, value_range=(-1.0, 1.0), mix=mix)
     for epoch, i in [(0, 0), (2, 1), (3, len(loader) - 1)]:
         samples = loader.batch_samples(epoch, i)
-        images = np.stack([loader.load_sample(k, epoch, i, _rng.AUGMENT) for k in samples])
+        images = np.stack([loader.reader.read(k, epoch, i, _rng.AUGMENT) for k in samples])
         partners = images
         if pairing == "dataset" and mix is not None:
             stream = _rng.PARTNER_AUGMENT
-            partners = np.stack([loader.load_sample(k, epoch, i, stream) for k in loader.partner_samples(epoch, i)])
-        params = loader._mix_params(epoch, i, len(samples))
+            partners = np.stack(
+                [loader.reader.read(k, epoch, i, stream) for k in loader.sampler.partner_samples(epoch, i)]
+            )
+        params = loader.sampler.plan(epoch, i).params
         if mix is not None:
             assert (params.method != mixing.NONE).any()  # the check below covers mixed rows
         expected = mixing.mix_images(images, partners, params, value_range=(-1.0, 1.0))

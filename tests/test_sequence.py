@@ -144,7 +144,7 @@ def test_epoch_resumed_midway_serves_only_its_remaining_batches(tree, workers):
     reference.set_epoch(1)
     n = len(reference)
     seq = MixupSequence(tree, batch_size=4, image_size=(8, 8), seed=3, **workers)
-    seq._follow_fit(1, start=2)  # as BackupAndResume does at on_epoch_begin
+    seq.set_epoch(1, start=2)  # as BackupAndResume does at on_epoch_begin
     assert len(seq) == n - 2
     for j in range(n - 2):
         np.testing.assert_array_equal(seq[j][0], reference[j + 2][0])
@@ -154,11 +154,11 @@ def test_epoch_resumed_midway_serves_only_its_remaining_batches(tree, workers):
     seq.on_epoch_end()
     assert (seq.epoch, len(seq)) == (2, n)
     # A fit that dies inside a resumed epoch: the next fit's reset ends the shortened epoch.
-    seq._follow_fit(2, start=3)
+    seq.set_epoch(2, start=3)
     seq.on_epoch_end()
     assert (seq.epoch, len(seq)) == (2, n)
     with pytest.raises(ValueError, match=f"start={n}"):
-        seq._follow_fit(2, start=n)
+        seq.set_epoch(2, start=n)
     seq.close()
 
 

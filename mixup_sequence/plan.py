@@ -1,0 +1,141 @@
+"""What batch `i` of epoch `e` is made of: a pure plan, before any file is read.
+
+The sampler stage. `Sampler` turns `(seed, epoch, batch)` into the samples
+of the batch (the epoch's order, this shard's part of it) and, with mixing,
+the batch's mixing parameters and separately drawn partners. It reads no
+file, so every plan is cheap to make and to test; the reader (`reader.py`)
+and the mixers (`mixing.py`) carry it out.
+
+Keys of the random streams (see `_rng`):
+- the sample order of epoch `e`: `(seed, ORDER, e)`;
+- the mixing parameters of batch `i` in epoch `e`: `(seed, MIX, e, i)` (with
+  shards, `i * num_shards + shard_index` in place of `i`);
+- with `pairing="dataset"`, the partner order of epoch `e`: `(seed, PARTNER_ORDER, e)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from mixup_sequence import _rng, mixing
+from mixup_sequence._threads import PerThread
+from mixup_sequence.options import LoaderOptions
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchPlan:
+    """Everything random about one batch, drawn before anything is read.
+
+    Attributes:
+        epoch: The epoch.
+        index: The batch's index within the epoch.
+        samples: `(B,)` positions in the source of the batch's samples.
+        params: The mixing parameters (`MixParams.identity` when unmixed).
+        partners: With `pairing="dataset"`, `(B,)` positions of each row's
+            separately decoded partner; None when partners are rows of the batch.
+    """
+
+    epoch: int
+    index: int
+    samples: np.ndarray
+    params: mixing.MixParams
+    partners: np.ndarray | None = None
+
+
+class Sampler(PerThread):
+    """Plans batches: sample order, shards, partners and mixing parameters.
+
+    Args:
+        samples: How many samples the source holds.
+        options: A `LoaderOptions`.
+        seed: An integer seed.
+        mix: A `MixConfig`, or None for unmixed batches.
+    """
+
+    def __init__(self, samples: int, options: LoaderOptions, seed: int, mix: mixing.MixConfig | None = None):
+        super().__init__()
+        self.samples = samples
+        self.options = options
+        self.seed = seed
+        self.mix = mix if mix is not None and mix.enabled else None
+        # Each shard gets an equal part of every epoch's global order; the remainder is left out.
+        self.shard_samples = samples // options.num_shards
+        if self.shard_samples == 0:
+            raise ValueError(
+                f"{samples} samples cannot be split into {options.num_shards} non-empty shards. "
+                f"Received: num_shards={options.num_shards}"
+            )
+        n, b = self.shard_samples, options.batch_size
+        self.num_batches = n // b if options.drop_remainder else -(-n // b)
+        if self.num_batches == 0:
+            raise ValueError(
+                f"`drop_remainder=True` with `batch_size` larger than the {n} samples leaves no batch. "
+                f"Received: batch_size={b}"
+            )
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def _shard(self, order: np.ndarray) -> np.ndarray:
+        """This shard's part of a global order: every `num_shards`-th sample, equal sizes."""
+        opts = self.options
+        return order[opts.shard_index :: opts.num_shards][: self.shard_samples]
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """Returns this shard's sample order in `epoch` (index order if not shuffling).
+
+        With `num_shards > 1`, shard `k` takes positions `k, k + num_shards, ...`
+        of the epoch's global order, `samples // num_shards` of them, so the
+        shards are disjoint, equal in size, and cover the whole order but for
+        the `r = samples % num_shards` left over. Shuffled, those are the last
+        `r` of the epoch's permutation; in index order, the window of `r`
+        samples starting at `epoch * r` (wrapping around) is left out, so
+        every sample is served in all but one of any `ceil(samples / r)`
+        consecutive epochs.
+        """
+        cached = getattr(self._local, "order", None)
+        if cached is not None and cached[0] == epoch:
+            return cached[1]
+        n = self.samples
+        if self.options.shuffle:
+            order = _rng.generator(self.seed, _rng.ORDER, epoch).permutation(n)
+        else:
+            order = np.arange(n)
+            left_over = n - self.shard_samples * self.options.num_shards
+            if left_over:
+                order = np.delete(order, (epoch * left_over + np.arange(left_over)) % n)
+        order = self._shard(order)
+        order.flags.writeable = False  # callers get views of it
+        self._local.order = (epoch, order)
+        return order
+
+    def batch_samples(self, epoch: int, i: int) -> np.ndarray:
+        """Returns the sample indices (positions in the source) of batch `i`."""
+        if not 0 <= i < self.num_batches:
+            raise IndexError(f"Batch index out of range: expected 0 <= index < {self.num_batches}. Received: {i}")
+        b = self.options.batch_size
+        return self.epoch_order(epoch)[i * b : (i + 1) * b]
+
+    def partner_samples(self, epoch: int, i: int) -> np.ndarray:
+        """For `pairing="dataset"`: the separately drawn partners of batch `i`.
+
+        Partners follow a second permutation of the whole dataset per epoch,
+        so each sample is also a partner once per epoch.
+        """
+        b = self.options.batch_size
+        order = self._shard(_rng.generator(self.seed, _rng.PARTNER_ORDER, epoch).permutation(self.samples))
+        return order[i * b : (i + 1) * b]
+
+    def plan(self, epoch: int, i: int) -> BatchPlan:
+        """Returns the plan of batch `i` of `epoch`."""
+        samples = self.batch_samples(epoch, i)
+        n = len(samples)
+        if self.mix is None:
+            return BatchPlan(epoch, i, samples, mixing.MixParams.identity(n))
+        within = self.options.pairing == "batch"
+        rng = _rng.generator(self.seed, _rng.MIX, epoch, i * self.options.num_shards + self.options.shard_index)
+        params = mixing.sample_mix_params(self.mix, rng, n, self.options.image_size, within)
+        partners = None if within else self.partner_samples(epoch, i)[params.partner]
+        return BatchPlan(epoch, i, samples, params, partners)

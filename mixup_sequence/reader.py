@@ -1,0 +1,132 @@
+"""Reading a sample: decode (or replace) its file, then augment it.
+
+The read stage. `Reader.read(k, ...)` returns sample `k`'s uint8 HWC image,
+decoded at `image_size` (`decode.py`), replaced by another image of its
+class under `on_error="skip"`, and augmented with its own keyed generator
+(`augment.py`). It knows nothing of batches or mixing.
+
+Keys of the random streams (see `_rng`):
+- the augmentation of sample `k` in epoch `e`: `(seed, AUGMENT, e, k)`
+  (a partner decoded separately: `(seed, PARTNER_AUGMENT, e, k)`), whatever
+  batch or row it lands in;
+- with `on_error="skip"`, the replacements tried for a bad sample `k`:
+  `(seed, REPLACE, e, k)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from mixup_sequence import _rng
+from mixup_sequence.augment import Augmenter
+from mixup_sequence.decode import COLOR_MODES, load_image
+from mixup_sequence.errors import ImageDecodeError
+from mixup_sequence.index import FolderIndex
+from mixup_sequence.options import LoaderOptions
+
+# With on_error="skip": how many other images of the class to try before giving up.
+MAX_REPLACEMENT_TRIES = 32
+
+Report = list[tuple[str, str]]
+
+
+class Reader:
+    """Reads samples of a source: decoded, replaced if unreadable, augmented.
+
+    Args:
+        index: The files and labels.
+        options: A `LoaderOptions` (image size, colour mode, interpolation,
+            pixel limit, `on_error`).
+        seed: An integer seed.
+        augmenter: An `Augmenter`, or None.
+    """
+
+    def __init__(self, index: FolderIndex, options: LoaderOptions, seed: int, augmenter: Augmenter | None = None):
+        self.index = index
+        self.options = options
+        self.seed = seed
+        self.augmenter = augmenter
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """`(height, width, channels)` of every image read."""
+        h, w = self.options.image_size
+        return h, w, COLOR_MODES[self.options.color_mode]
+
+    def decode(self, k: int) -> np.ndarray:
+        """Sample `k`'s file, decoded and resized to `image_size` (uint8 HWC); raises `ImageDecodeError`."""
+        opts = self.options
+        return load_image(self.index.path(k), opts.image_size, opts.color_mode, opts.interpolation, opts.max_pixels)
+
+    def _decode_or_replace(self, k: int, epoch: int, report: Report | None) -> tuple[int, np.ndarray]:
+        """Decodes sample `k`; with `on_error="skip"`, falls back to another of its class.
+
+        The replacements are tried in an order drawn from `(seed, REPLACE, epoch, k)`,
+        so every mode and run picks the same one. Returns the sample used and its image.
+        """
+        try:
+            return k, self.decode(k)
+        except ImageDecodeError as e:
+            if self.options.on_error == "raise":
+                raise
+            failures = [e]
+        label = self.index.labels[k]
+        members = np.flatnonzero(self.index.labels == label)
+        members = members[members != k]
+        order = _rng.generator(self.seed, _rng.REPLACE, epoch, k).permutation(members)[:MAX_REPLACEMENT_TRIES]
+        for r in order:
+            try:
+                image = self.decode(int(r))
+            except ImageDecodeError as e:
+                failures.append(e)
+                continue
+            break
+        else:
+            r = None
+        if report is not None:
+            report.extend((f.filename, f.reason) for f in failures)
+        if r is None:
+            raise ImageDecodeError(
+                self.index.path(k),
+                f"{failures[0].reason}; and no readable replacement among {len(order)} other images of class "
+                f"{self.index.class_names[label]!r}",
+            )
+        return int(r), image
+
+    def augment_states(self, samples: Iterable[int], epoch: int, stream: int) -> list[Any]:
+        """Each sample's augmentation state (`Augmenter.prepare`), made in one go; Nones without `augment`."""
+        if self.augmenter is None:
+            return [None for _ in samples]
+        return [self.augmenter.prepare(_rng.generator(self.seed, stream, epoch, int(k))) for k in samples]
+
+    def read(
+        self,
+        k: int,
+        epoch: int,
+        batch: int,
+        stream: int = _rng.AUGMENT,
+        report: Report | None = None,
+        state: Any = None,
+    ) -> np.ndarray:
+        """Decodes (and augments) sample `k` for `batch` of `epoch`; returns uint8 HWC.
+
+        With `on_error="skip"`, every file that failed is appended to `report`
+        as `(path, reason)`. `state` is sample `k`'s from `augment_states`, if
+        made already. An error gets a note naming the file, its class, the
+        batch and the epoch.
+        """
+        used = int(k)
+        try:
+            used, image = self._decode_or_replace(int(k), epoch, report)
+            if self.augmenter is not None:
+                if state is None or used != k:  # a replacement draws with its own key
+                    state = self.augmenter.prepare(_rng.generator(self.seed, stream, epoch, used))
+                image = self.augmenter.apply(image, state)
+        except Exception as e:
+            label = self.index.class_names[self.index.labels[used]]
+            e.add_note(f"while loading {self.index.path(used)!r} (class {label!r}) for batch {batch} of epoch {epoch}")
+            raise
+        return image
