@@ -1,6 +1,7 @@
 import argparse
 import io
 import json
+import subprocess
 import sys
 
 import albumentations as A
@@ -12,6 +13,13 @@ from conftest import COLOURS, write_image
 from mixup_sequence import cli
 from mixup_sequence.mixing import MixConfig
 from mixup_sequence.options import LoaderOptions
+
+
+def test_the_command_line_starts_without_keras_or_albumentations():
+    code = "import sys, mixup_sequence.cli; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "'mixup_sequence'" in loaded
+    assert "keras" not in loaded and "albumentations" not in loaded and "tensorflow" not in loaded
 
 
 def _subparser(command: str) -> argparse.ArgumentParser:
@@ -58,7 +66,7 @@ def test_preview_tiles_have_the_requested_size_and_captions_stay_in_their_band(t
     pitch_x, pitch_y = lefts[1] - lefts[0], tops[1] - tops[0]
     assert pitch_x <= 110  # a cell does not grow with the class names
     in_band = np.zeros_like(text)
-    for x, y, w, h in tiles:  # a caption lies under its tile, short of the next cell in both directions
+    for x, y, _, h in tiles:  # a caption lies under its tile, short of the next cell in both directions
         band = (slice(y + h, y + pitch_y - 1), slice(x, x + pitch_x - 1))
         assert text[band].any()
         in_band[band] = True
@@ -96,7 +104,8 @@ def _tile_pixels(path):
 def test_preview_runs_the_augmentation_chain(tree, tmp_path, monkeypatch, kind):
     chain = A.Compose([A.InvertImg(p=1.0)])
     if kind == "module":
-        (tmp_path / "cli_test_chain.py").write_text("import albumentations as A\nchain = A.Compose([A.InvertImg(p=1.0)])\n")
+        module = "import albumentations as A\nchain = A.Compose([A.InvertImg(p=1.0)])\n"
+        (tmp_path / "cli_test_chain.py").write_text(module)
         monkeypatch.chdir(tmp_path)
         monkeypatch.setattr(sys, "path", list(sys.path))
         monkeypatch.setitem(sys.modules, "cli_test_chain", None)  # so that the import is undone afterwards
