@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (ValueError, TypeError, OSError) as e:
+    except (ValueError, TypeError, IndexError, OSError) as e:
         print(f"mixup-sequence {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -136,6 +136,20 @@ def test_a_bad_augment_is_a_clear_error(tree, tmp_path, capsys, spec, expected):
     assert expected in err and f"--augment={spec}" in err
 
 
+def test_preview_draws_uint8_and_minus_one_to_one_batches_as_the_float_one(textured_tree, tmp_path):
+    pictures = []
+    for k, options in enumerate([[], ["--dtype", "uint8"], ["--value-range", "-1", "1"]]):
+        out = tmp_path / f"{k}.png"
+        assert _preview(textured_tree, out, "--mixup-alpha", "0", "--cutmix-alpha", "1", *options) == 0
+        pictures.append(cv2.imread(str(out)))
+    assert all(np.array_equal(p, pictures[0]) for p in pictures[1:])
+
+
+def test_preview_of_a_batch_past_the_epoch_is_a_clear_error(tree, tmp_path, capsys):
+    assert _preview(tree, tmp_path / "p.png", "--batch", "3") == 2  # 18 images make 3 batches of 6
+    assert "expected 0 <= index < 3. Received: 3" in capsys.readouterr().err
+
+
 def test_an_augment_file_that_is_not_a_pipeline_is_refused(tree, tmp_path, capsys):
     bad = tmp_path / "chain.json"
     bad.write_text(json.dumps({"not": "a pipeline"}))
