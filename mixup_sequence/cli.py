@@ -1,47 +1,124 @@
 """The `mixup-sequence` command line: look at a folder and its mixed batches.
 
-mixup-sequence preview DIR --out grid.png [--mixup-alpha A --cutmix-alpha A ...]
+mixup-sequence preview DIR --out grid.png [--augment aug.yaml --cutmix-alpha 1.0 ...]
 mixup-sequence inspect DIR [--validation-split 0.2]
+mixup-sequence verify DIR
+mixup-sequence bench DIR [--workers 4 --min-epochs 3 --min-seconds 3]
+
+Every loading and mixing option defaults to the library's own default, read
+from the fields of `LoaderOptions` and `MixConfig`.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import importlib
 import os
 import sys
 import time
+from typing import Any, TextIO
 
 import numpy as np
 
-from mixup_sequence import _rng
+from mixup_sequence import _rng, throughput
+from mixup_sequence.decode import COLOR_MODES, INTERPOLATIONS
 from mixup_sequence.index import index_directory
 from mixup_sequence.loader import BatchLoader
-from mixup_sequence.mixing import MixConfig
-from mixup_sequence.options import LoaderOptions
+from mixup_sequence.mixing import MIX_MODES, MixConfig
+from mixup_sequence.options import DTYPES, PAIRINGS, LoaderOptions
 from mixup_sequence.preview import save_batch_grid
 from mixup_sequence.split import validation_mask
-from mixup_sequence.verify import Progress, check_files, iter_checks
-from mixup_sequence.workers import ProcessPool, ThreadPool
+from mixup_sequence.verify import check_files, iter_checks
+
+_AUGMENT_FILES = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 
 
-def _preview(args: argparse.Namespace) -> int:
-    options = LoaderOptions(
+def _load_augment(spec: str) -> Any:
+    """Returns the augmentation named by `--augment`: a file saved with `A.save`, or `module:attribute`."""
+    data_format = _AUGMENT_FILES.get(os.path.splitext(spec)[1].lower())
+    if data_format is not None:
+        if not os.path.isfile(spec):
+            raise FileNotFoundError(f"`--augment` file not found. Received: --augment={spec}")
+        os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network call on import
+        import albumentations as A
+
+        try:
+            return A.load(spec, data_format=data_format)  # type: ignore[arg-type]
+        except Exception as e:
+            raise ValueError(
+                f"`--augment` must be an Albumentations pipeline saved with "
+                f"A.save(transform, path, data_format={data_format!r}). Received: --augment={spec} "
+                f"({type(e).__name__}: {e})"
+            ) from e
+    module_name, _, attribute = spec.rpartition(":")
+    if not module_name or not attribute:
+        raise ValueError(
+            f"`--augment` must be a file saved with A.save ({', '.join(_AUGMENT_FILES)}) or a "
+            f"module:attribute path, e.g. my_project.augment:train_transform. Received: --augment={spec}"
+        )
+    if os.getcwd() not in sys.path:  # as `python -m` would find it
+        sys.path.insert(0, os.getcwd())
+    try:
+        value: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(
+            f"`--augment` could not be loaded ({type(e).__name__}: {e}). Received: --augment={spec}"
+        ) from e
+    return value
+
+
+def _loader_options(args: argparse.Namespace) -> LoaderOptions:
+    return LoaderOptions(
         batch_size=args.batch_size,
         image_size=(args.image_size[0], args.image_size[1]),
         color_mode=args.color_mode,
+        interpolation=args.interpolation,
+        dtype=args.dtype,
+        value_range=None if args.value_range is None else (args.value_range[0], args.value_range[1]),
+        pairing=args.pairing,
     )
-    mix = MixConfig(
+
+
+def _mix_config(args: argparse.Namespace) -> MixConfig:
+    return MixConfig(
         mixup_alpha=args.mixup_alpha,
         cutmix_alpha=args.cutmix_alpha,
         switch_prob=args.switch_prob,
-        label_smoothing=0.0,
+        mix_prob=args.mix_prob,
+        label_smoothing=args.label_smoothing,
+        mix_mode=args.mix_mode,
     )
+
+
+def _make_loader(args: argparse.Namespace, seed: int, max_images: int | None = None) -> tuple[BatchLoader, int]:
+    """Returns the loader the arguments describe, and the number of images in the folder."""
+    options, mix = _loader_options(args), _mix_config(args)  # checked before the disk is read
+    augment = _load_augment(args.augment) if args.augment else None
+    index = index_directory(args.directory)
+    total = index.samples
+    if max_images is not None and total > max_images:
+        # Spread evenly over the index (sorted by class), so every class keeps its share.
+        index = index.take(np.linspace(0, total - 1, max_images).round().astype(np.int64))
+    return BatchLoader(index, options, seed, augment=augment, mix=mix), total
+
+
+def _preview(args: argparse.Namespace) -> int:
     seed = _rng.draw_seed() if args.seed is None else args.seed
-    loader = BatchLoader(index_directory(args.directory), options, seed, mix=mix)
+    loader, _ = _make_loader(args, seed)
     x, y = loader.load_batch(args.epoch, args.batch)
-    path = save_batch_grid(args.out, x, y, loader.index.class_names, columns=args.columns)
+    options = loader.options
+    path = save_batch_grid(
+        args.out, x, y, loader.index.class_names, value_range=options.value_range, columns=args.columns
+    )
+    low, high = options.value_range  # type: ignore[misc]  # LoaderOptions resolves None
+    h, w = options.image_size
     print(f"wrote {path}: batch {args.batch} of epoch {args.epoch}, seed {seed}, {len(x)} images")
+    print(f"images: {h}x{w} {options.dtype} in [{low:g}, {high:g}], {options.color_mode}, {options.interpolation}")
+    print(f"mixing: {_mix_config(args)}, pairing={options.pairing!r}")
+    print(f"augment: {args.augment or 'none'}")
     return 0
 
 
@@ -85,56 +162,170 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+class _StatusLine:
+    """Progress on `stream`: one line rewritten in place on a terminal, plain lines otherwise."""
+
+    def __init__(self, stream: TextIO, enabled: bool = True):
+        self.stream = stream
+        self.enabled = enabled
+        self.terminal = enabled and stream.isatty()
+        self._width = 0
+        self._last = 0.0
+
+    def update(self, text: str) -> None:
+        """Shows `text` in the updating line (terminals only; at most 10 times a second)."""
+        now = time.monotonic()
+        if self.terminal and now - self._last >= 0.1:
+            self._last = now
+            self._write("\r" + text.ljust(self._width))
+            self._width = len(text)
+
+    def line(self, text: str) -> None:
+        """A milestone: a plain line when not on a terminal (a terminal has the updating line)."""
+        if self.enabled and not self.terminal:
+            self._write(text + "\n")
+
+    def clear(self) -> None:
+        """Blanks the updating line, so that what is printed next starts clean."""
+        if self.terminal and self._width:
+            self._write("\r" + " " * self._width + "\r")
+            self._width = 0
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+
 def _bench(args: argparse.Namespace) -> int:
-    options = LoaderOptions(batch_size=args.batch_size, image_size=(args.image_size[0], args.image_size[1]))
-    mix = MixConfig(mixup_alpha=args.mixup_alpha, cutmix_alpha=args.cutmix_alpha)
-    loader = BatchLoader(index_directory(args.directory), options, 0, mix=mix)
-    batches = min(args.batches, len(loader))
-    images = sum(len(loader.batch_samples(0, i)) for i in range(batches))
-    print(f"{loader.index.samples} images; timing {batches} batches of {args.batch_size} at {options.image_size}")
-    results = {}
-    for mode in ("serial", "threads", "processes"):
-        bar = Progress(batches, f"{mode:>9}", enabled=not args.quiet, unit="batches")
-        start = time.perf_counter()
-        if mode == "serial":
-            for i in range(batches):
-                loader.load_batch(0, i)
-                bar.update()
-        else:
-            pool_class = ThreadPool if mode == "threads" else ProcessPool
-            workers = pool_class(loader, args.workers, 2 * args.workers)
-            try:
-                workers.get(1, 0)  # start the workers outside the timing
-                workers.wait_idle()
-                start = time.perf_counter()
-                for i in range(batches):
-                    workers.get(0, i)
-                    bar.update()
-            finally:
-                workers.close()
-        results[mode] = images / (time.perf_counter() - start)
-    for mode, rate in results.items():
-        print(f"{mode:>9}: {rate:8.0f} images/s ({rate / results['serial']:.2f}x serial)")
+    if args.min_epochs < 1 or args.min_seconds < 0 or args.workers < 1 or args.max_images < 1:
+        raise ValueError(
+            "`--min-epochs`, `--workers` and `--max-images` must be >= 1 and `--min-seconds` >= 0. "
+            f"Received: --min-epochs={args.min_epochs}, --workers={args.workers}, "
+            f"--max-images={args.max_images}, --min-seconds={args.min_seconds}"
+        )
+    loader, total = _make_loader(args, 0, args.max_images)
+    options = loader.options
+    h, w = options.image_size
+    n = loader.index.samples
+    used = f"{n} of {total} images (spread evenly; --max-images)" if n < total else f"{n} images"
+    print(f"{args.directory}: {used} in {loader.index.num_classes} classes")
+    print(
+        f"batches: {len(loader)} of {options.batch_size} at {h}x{w} {options.dtype}, "
+        f"mixing: {_mix_config(args)}, augment: {args.augment or 'none'}"
+    )
+    print(
+        "method: per mode, the first batch is timed apart (worker start-up included), the rest of epoch 0 "
+        f"warms up, then whole epochs are timed until >= {args.min_epochs} epochs and >= {args.min_seconds:g} s"
+    )
+    status = _StatusLine(sys.stderr, enabled=not args.quiet)
+    results = []
+    for mode in args.modes:
+        workers = 0 if mode == "serial" else args.workers
+
+        def progress(epoch: int, i: int, mode: str = mode) -> None:
+            stage = "warm-up" if epoch == 0 else f"timing epoch {epoch}"
+            status.update(f"{mode}: {stage}, batch {i + 1}/{len(loader)}")
+
+        status.line(f"{mode}: warm-up (epoch 0, {len(loader)} batches)")
+        result = throughput.measure(
+            loader, mode, workers, min_epochs=args.min_epochs, min_seconds=args.min_seconds, on_batch=progress
+        )
+        status.clear()
+        status.line(f"{mode}: timed {len(result.epoch_seconds)} epochs in {sum(result.epoch_seconds):.1f} s")
+        results.append(result)
+    serial = next((r.median for r in results if r.mode == "serial"), None)
+    print(
+        f"{'mode':<10} {'workers':>7} {'first_batch_s':>13} {'epochs':>6} {'images_per_s':>12} "
+        f"{'min':>8} {'max':>8} {'vs_serial':>9}"
+    )
+    for r in results:
+        ratio = f"{r.median / serial:.2f}" if serial else "-"
+        rates = r.rates
+        print(
+            f"{r.mode:<10} {r.workers:>7} {r.first_batch_s:>13.3f} {len(rates):>6} {r.median:>12.0f} "
+            f"{rates.min():>8.0f} {rates.max():>8.0f} {ratio:>9}"
+        )
     return 0
+
+
+def _add_loading_arguments(parser: argparse.ArgumentParser) -> None:
+    """The loader's options, with `LoaderOptions`' defaults, and `--augment`."""
+    group = parser.add_argument_group("loading (the library's defaults, from LoaderOptions)")
+    group.add_argument(
+        "--image-size",
+        type=int,
+        nargs=2,
+        default=LoaderOptions.image_size,
+        metavar=("HEIGHT", "WIDTH"),
+        help="size each image is resized to (and drawn at)",
+    )
+    group.add_argument("--batch-size", type=int, default=LoaderOptions.batch_size, help="images per batch")
+    group.add_argument("--color-mode", choices=tuple(COLOR_MODES), default=LoaderOptions.color_mode, help="channels")
+    group.add_argument(
+        "--interpolation", choices=tuple(INTERPOLATIONS), default=LoaderOptions.interpolation, help="resize filter"
+    )
+    group.add_argument("--dtype", choices=DTYPES, default=LoaderOptions.dtype, help="uint8 batches are not rescaled")
+    group.add_argument(
+        "--value-range",
+        type=float,
+        nargs=2,
+        default=LoaderOptions.value_range,
+        metavar=("LOW", "HIGH"),
+        help="range of float32 pixels; None: (0, 1), or (0, 255) for uint8",
+    )
+    group.add_argument(
+        "--pairing",
+        choices=PAIRINGS,
+        default=LoaderOptions.pairing,
+        help="mixing partners from the same batch, or from a second pass over the dataset (decoded twice)",
+    )
+    group.add_argument(
+        "--augment",
+        metavar="FILE|MODULE:ATTRIBUTE",
+        default=None,
+        help="per-image augmentation, run before mixing as in training: an Albumentations pipeline saved with "
+        "A.save (.json, .yaml or .yml), or a module:attribute (a transform, or a callable on a uint8 HWC image); "
+        "the current directory is searched for the module",
+    )
+
+
+def _add_mixing_arguments(parser: argparse.ArgumentParser) -> None:
+    """The mixing options, with `MixConfig`'s defaults."""
+    group = parser.add_argument_group("mixing (the library's defaults, from MixConfig)")
+    group.add_argument("--mixup-alpha", type=float, default=MixConfig.mixup_alpha, help="0 disables mixup")
+    group.add_argument("--cutmix-alpha", type=float, default=MixConfig.cutmix_alpha, help="0 disables CutMix")
+    group.add_argument(
+        "--switch-prob", type=float, default=MixConfig.switch_prob, help="with both on: chance a sample uses CutMix"
+    )
+    group.add_argument("--mix-prob", type=float, default=MixConfig.mix_prob, help="chance a sample is mixed at all")
+    group.add_argument(
+        "--label-smoothing", type=float, default=MixConfig.label_smoothing, help="eps in y * (1 - eps) + eps / classes"
+    )
+    group.add_argument(
+        "--mix-mode", choices=MIX_MODES, default=MixConfig.mix_mode, help="one weight (and box) per sample or per batch"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mixup-sequence", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    preview = sub.add_parser("preview", help="save a captioned grid of one mixed batch as a PNG")
+    defaults = argparse.ArgumentDefaultsHelpFormatter
+    preview = sub.add_parser(
+        "preview",
+        help="save a captioned grid of one mixed batch as a PNG",
+        description="Save one batch as training sees it (decoded, augmented, mixed) as a PNG grid, each image "
+        "drawn at --image-size and captioned with its soft label.",
+        formatter_class=defaults,
+    )
     preview.add_argument("directory", help="folder with one sub-folder per class")
-    preview.add_argument("--out", default="preview.png", help="PNG to write (default: preview.png)")
-    preview.add_argument("--image-size", type=int, nargs=2, default=(128, 128), metavar=("HEIGHT", "WIDTH"))
-    preview.add_argument("--batch-size", type=int, default=16)
-    preview.add_argument("--columns", type=int, default=8)
-    preview.add_argument("--color-mode", default="rgb", choices=("rgb", "grayscale"))
-    preview.add_argument("--mixup-alpha", type=float, default=0.4)
-    preview.add_argument("--cutmix-alpha", type=float, default=1.0)
-    preview.add_argument("--switch-prob", type=float, default=0.5)
-    preview.add_argument("--seed", type=int, default=None, help="default: a fresh seed (printed)")
-    preview.add_argument("--epoch", type=int, default=0)
+    preview.add_argument("--out", default="preview.png", help="PNG to write")
+    preview.add_argument("--columns", type=int, default=8, help="images per row")
+    preview.add_argument("--seed", type=int, default=None, help="None: a fresh seed each run (printed)")
+    preview.add_argument("--epoch", type=int, default=0, help="epoch of the batch")
     preview.add_argument("--batch", type=int, default=0, help="batch index within the epoch")
+    _add_loading_arguments(preview)
+    _add_mixing_arguments(preview)
     preview.set_defaults(run=_preview)
 
     inspect = sub.add_parser(
@@ -147,15 +338,29 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--progress-from", type=int, default=500, help="show a progress line from this many files")
     inspect.set_defaults(run=_inspect)
 
-    bench = sub.add_parser("bench", help="images/s on your data: serial, threads and processes")
+    bench = sub.add_parser(
+        "bench",
+        help="images/s on your data: serial, threads and processes",
+        description="Images/s of the loader on your data, per mode: time to the first batch (worker start-up "
+        "included), then whole epochs after a warm-up epoch, as median and min-max over the timed epochs.",
+        formatter_class=defaults,
+    )
     bench.add_argument("directory", help="folder with one sub-folder per class")
-    bench.add_argument("--image-size", type=int, nargs=2, default=(224, 224), metavar=("HEIGHT", "WIDTH"))
-    bench.add_argument("--batch-size", type=int, default=64)
-    bench.add_argument("--batches", type=int, default=20, help="batches timed per mode")
     bench.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="threads or processes")
-    bench.add_argument("--mixup-alpha", type=float, default=0.2)
-    bench.add_argument("--cutmix-alpha", type=float, default=0.0)
-    bench.add_argument("--quiet", action="store_true", help="no progress lines")
+    bench.add_argument(
+        "--modes", nargs="+", choices=throughput.MODES, default=list(throughput.MODES), help="modes to time"
+    )
+    bench.add_argument("--min-epochs", type=int, default=3, help="time at least this many whole epochs a mode")
+    bench.add_argument("--min-seconds", type=float, default=3.0, help="and at least this many seconds a mode")
+    bench.add_argument(
+        "--max-images",
+        type=int,
+        default=1000,
+        help="epochs of a larger folder use this many of its images, spread evenly over the classes",
+    )
+    bench.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _add_loading_arguments(bench)
+    _add_mixing_arguments(bench)
     bench.set_defaults(run=_bench)
 
     verify = sub.add_parser("verify", help="decode every image once and list the bad ones (exit 1 if any)")
@@ -170,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (ValueError, TypeError, OSError) as e:
+    except (ValueError, TypeError, IndexError, OSError) as e:
         print(f"mixup-sequence {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -37,6 +37,10 @@ MIX_MODES = ("sample", "batch")
 class MixConfig:
     """How a batch is mixed.
 
+    The field defaults are the library's defaults (mixup with
+    `mixup_alpha=0.2`, no CutMix); `MixupSequence` and the command line take
+    theirs from here.
+
     Attributes:
         mixup_alpha: Beta parameter of mixup's `lam`; 0 disables mixup.
         cutmix_alpha: Beta parameter of CutMix's `lam`; 0 disables CutMix.
@@ -48,7 +52,7 @@ class MixConfig:
             `"batch"` (one of each for the whole batch).
     """
 
-    mixup_alpha: float = 0.0
+    mixup_alpha: float = 0.2
     cutmix_alpha: float = 0.0
     switch_prob: float = 0.5
     mix_prob: float = 1.0
