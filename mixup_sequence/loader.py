@@ -14,6 +14,7 @@ keys of every random stream are listed in `plan.py` and `reader.py`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -58,6 +59,11 @@ class BatchLoader:
         self.reader = Reader(index, options, seed, augmenter)
         self.label_smoothing = mix.label_smoothing if mix is not None else 0.0
         self.value_range = cast("tuple[float, float]", options.value_range)  # LoaderOptions resolves None
+
+    def with_mixing(self, mix: mixing.MixConfig | None, pairing: str = LoaderOptions.pairing) -> BatchLoader:
+        """Returns a loader of the same files, options and seed that mixes with `mix`."""
+        options = dataclasses.replace(self.options, pairing=pairing)
+        return BatchLoader(self.index, options, self.seed, augment=self.augmenter, mix=mix)
 
     @property
     def mix(self) -> mixing.MixConfig | None:

@@ -91,8 +91,7 @@ class LoaderOptions:
                 f"Received: value_range={self.value_range!r}"
             )
         object.__setattr__(self, "value_range", low_high)
-        if self.pairing not in PAIRINGS:
-            raise ValueError(f"`pairing` must be one of {PAIRINGS}. Received: pairing={self.pairing!r}")
+        check_pairing(self.pairing)
         if self.on_error not in ON_ERROR:
             raise ValueError(f"`on_error` must be one of {ON_ERROR}. Received: on_error={self.on_error!r}")
         if self.max_pixels is not None and (not _is_int(self.max_pixels) or self.max_pixels < 1):
@@ -107,6 +106,11 @@ class LoaderOptions:
         for name in ("shuffle", "drop_remainder"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be a bool. Received: {name}={getattr(self, name)!r}")
+
+
+def check_pairing(pairing: object) -> None:
+    if pairing not in PAIRINGS:
+        raise ValueError(f"`pairing` must be one of {PAIRINGS}. Received: pairing={pairing!r}")
 
 
 def check_seed(seed: object) -> None:

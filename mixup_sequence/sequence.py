@@ -19,11 +19,10 @@ import numpy as np
 
 from mixup_sequence import _rng, _threads
 from mixup_sequence.augment import Augmenter
-from mixup_sequence.decode import DEFAULT_MAX_PIXELS
 from mixup_sequence.index import index_directory
 from mixup_sequence.loader import BatchLoader
 from mixup_sequence.mixing import MixConfig
-from mixup_sequence.options import LoaderOptions, check_keras_arguments, check_seed
+from mixup_sequence.options import LoaderOptions, check_keras_arguments, check_pairing, check_seed
 from mixup_sequence.split import split_index
 from mixup_sequence.verify import check_files
 from mixup_sequence.workers import ProcessPool, ThreadPool
@@ -135,17 +134,14 @@ class ImageFolderSequence(keras.utils.PyDataset):
         shuffle: Whether samples are reshuffled every epoch.
     """
 
-    _mix: MixConfig | None = None
-    _pairing: str = "batch"
-
     def __init__(
         self,
         directory: str | os.PathLike,
         *,
-        batch_size: int = 32,
-        image_size: tuple[int, int] = (256, 256),
-        color_mode: str = "rgb",
-        interpolation: str = "area",
+        batch_size: int = LoaderOptions.batch_size,
+        image_size: tuple[int, int] = LoaderOptions.image_size,
+        color_mode: str = LoaderOptions.color_mode,
+        interpolation: str = LoaderOptions.interpolation,
         class_names: Sequence[str] | None = None,
         follow_links: bool = False,
         validation_split: float | None = None,
@@ -153,17 +149,17 @@ class ImageFolderSequence(keras.utils.PyDataset):
         shuffle: bool = False,
         seed: int | None = None,
         augment: Callable[..., Any] | None = None,
-        drop_remainder: bool = False,
-        value_range: tuple[float, float] | None = None,
-        dtype: str = "float32",
+        drop_remainder: bool = LoaderOptions.drop_remainder,
+        value_range: tuple[float, float] | None = LoaderOptions.value_range,
+        dtype: str = LoaderOptions.dtype,
         workers: int = 1,
         use_multiprocessing: bool = False,
         max_queue_size: int = 10,
         start_method: str | None = None,
-        on_error: str = "raise",
-        max_pixels: int | None = DEFAULT_MAX_PIXELS,
-        shard_index: int = 0,
-        num_shards: int = 1,
+        on_error: str = LoaderOptions.on_error,
+        max_pixels: int | None = LoaderOptions.max_pixels,
+        shard_index: int = LoaderOptions.shard_index,
+        num_shards: int = LoaderOptions.num_shards,
     ):
         options = LoaderOptions(
             batch_size=batch_size,
@@ -176,7 +172,6 @@ class ImageFolderSequence(keras.utils.PyDataset):
             drop_remainder=drop_remainder,
             value_range=value_range,
             dtype=dtype,
-            pairing=self._pairing,
             on_error=on_error,
             max_pixels=max_pixels,
             shard_index=shard_index,
@@ -206,7 +201,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
                     f"validation_split={validation_split}."
                 )
         self.seed = _rng.draw_seed() if seed is None else int(seed)
-        self._loader = BatchLoader(index, options, self.seed, augment=augmenter, mix=self._mix)
+        self._loader = BatchLoader(index, options, self.seed, augment=augmenter, mix=None)
         self._bad_files: dict[str, str] = {}
         self._bad_lock = threading.Lock()
         self._epoch = 0
@@ -450,7 +445,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
 
     def __repr__(self) -> str:
         o = self._loader.options
-        extra = f", {self._mix}" if self._mix is not None else ""
+        extra = f", {self._loader.mix}" if self._loader.mix is not None else ""
         return (
             f"{type(self).__name__}(directory={self._loader.index.directory!r}, samples={self.samples}, "
             f"num_classes={self.num_classes}, batch_size={o.batch_size}, image_size={o.image_size}, "
@@ -510,17 +505,17 @@ class MixupSequence(ImageFolderSequence):
         self,
         directory: str | os.PathLike,
         *,
-        mixup_alpha: float = 0.2,
-        cutmix_alpha: float = 0.0,
-        switch_prob: float = 0.5,
-        mix_prob: float = 1.0,
-        label_smoothing: float = 0.0,
-        mix_mode: str = "sample",
-        pairing: str = "batch",
+        mixup_alpha: float = MixConfig.mixup_alpha,
+        cutmix_alpha: float = MixConfig.cutmix_alpha,
+        switch_prob: float = MixConfig.switch_prob,
+        mix_prob: float = MixConfig.mix_prob,
+        label_smoothing: float = MixConfig.label_smoothing,
+        mix_mode: str = MixConfig.mix_mode,
+        pairing: str = LoaderOptions.pairing,
         shuffle: bool = True,
         **kwargs: Any,
     ):
-        self._mix = MixConfig(
+        mix = MixConfig(  # checked before the disk is touched
             mixup_alpha=mixup_alpha,
             cutmix_alpha=cutmix_alpha,
             switch_prob=switch_prob,
@@ -528,9 +523,12 @@ class MixupSequence(ImageFolderSequence):
             label_smoothing=label_smoothing,
             mix_mode=mix_mode,
         )
-        self._pairing = pairing
+        check_pairing(pairing)
         super().__init__(directory, shuffle=shuffle, **kwargs)
+        self._mix_config = mix
+        self._loader = self._loader.with_mixing(mix, pairing)
 
     @property
     def mix_config(self) -> MixConfig:
-        return self._mix  # type: ignore[return-value]  # always set above
+        """The mixing settings (also when they disable mixing)."""
+        return self._mix_config

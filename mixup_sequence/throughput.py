@@ -54,7 +54,7 @@ class Throughput:
 
 def epoch_images(loader: BatchLoader) -> int:
     """The number of images in one epoch of `loader`."""
-    return min(len(loader) * loader.options.batch_size, loader.shard_samples)
+    return min(len(loader) * loader.options.batch_size, loader.sampler.shard_samples)
 
 
 def measure(
