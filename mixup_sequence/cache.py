@@ -496,9 +496,23 @@ class ImageCache:
             )
 
 
+def _check_outside_classes(cache: ImageCache, index: FolderIndex) -> None:
+    """Refuses a cache that would become a class folder of the indexed folder the next time it is indexed."""
+    inside = os.path.relpath(os.path.realpath(cache.directory), os.path.realpath(index.directory))
+    parts = inside.split(os.sep)
+    if inside == os.curdir or (len(parts) == 1 and parts[0] != os.pardir and not parts[0].startswith(".")):
+        raise ValueError(
+            f"`cache` must not be {index.directory!r} or one of its class folders: its folders would be indexed "
+            "as classes. Put it elsewhere, or in a hidden folder (name starting with '.'). "
+            f"Received: cache={cache.directory!r}"
+        )
+
+
 def open_cache(directory: str | os.PathLike, options: LoaderOptions, index: FolderIndex) -> ImageCache:
     """An opened `ImageCache` for `options`' pixels, with room checked for `index`'s missing records."""
-    cache = ImageCache(directory, options.image_size, options.color_mode, options.interpolation).open()
+    cache = ImageCache(directory, options.image_size, options.color_mode, options.interpolation)
+    _check_outside_classes(cache, index)
+    cache.open()
     cache.check_space(index)
     return cache
 

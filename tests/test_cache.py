@@ -177,6 +177,20 @@ def test_loader_refuses_a_cache_for_other_pixels(textured_tree, tmp_path):
         BatchLoader(index, LoaderOptions(image_size=(8, 8)), 1, cache=cache)
 
 
+@pytest.mark.parametrize("inside, refused", [(".", True), ("cache", True), (".cache", False), ("a/cache", False)])
+def test_a_cache_that_would_become_a_class_folder_is_refused(textured_tree, inside, refused):
+    index = index_directory(textured_tree)
+    where = os.path.normpath(textured_tree / inside)
+    if refused:
+        with pytest.raises(ValueError, match="would be indexed as classes.*hidden folder"):
+            open_cache(where, LoaderOptions(image_size=(8, 8)), index)
+        assert index_directory(textured_tree).class_names == index.class_names
+    else:
+        cache = open_cache(where, LoaderOptions(image_size=(8, 8)), index)
+        fill_cache(cache, index, progress=False)
+        assert index_directory(textured_tree).relative_paths() == index.relative_paths()
+
+
 @pytest.mark.parametrize(
     "kwargs, error, received",
     [
