@@ -581,9 +581,12 @@ def test_cache_command_fills_once_and_lists_bad_files(textured_tree, tmp_path, c
     assert "17 already cached" in out and "bad files: 1" in out and "0.png: the file is empty" in out
 
 
-def test_cache_command_shows_progress(textured_tree, tmp_path, capsys):
+def test_cache_command_shows_progress_and_errors(textured_tree, tmp_path, capsys):
     assert cli.main(["cache", str(textured_tree), "--cache", str(tmp_path / "c"), "--image-size", "8", "8"]) == 0
     assert "cache: 18/18 files (100%" in capsys.readouterr().err
+    inside = str(textured_tree / "cache")
+    assert cli.main(["cache", str(textured_tree), "--cache", inside, "--image-size", "8", "8"]) == 2
+    assert f"error: `cache` must not be {str(textured_tree)!r}" in capsys.readouterr().err
 
 
 def test_inspect_prints_what_a_cache_would_take(textured_tree, capsys):
