@@ -67,6 +67,7 @@ are read from the page cache anyway.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import hashlib
@@ -78,18 +79,15 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from mixup_sequence.decode import COLOR_MODES, DEFAULT_MAX_PIXELS, INTERPOLATIONS, load_image
+from mixup_sequence.decode import COLOR_MODES, DEFAULT_MAX_PIXELS, load_image
 from mixup_sequence.errors import ImageDecodeError
 from mixup_sequence.index import FolderIndex
+from mixup_sequence.options import LoaderOptions
 from mixup_sequence.verify import Progress
-
-if TYPE_CHECKING:
-    from mixup_sequence.options import LoaderOptions
 
 # Bump when the record layout, or the pixels `decode.load_image` makes for the same
 # settings and OpenCV version, change: records of another version are never read.
@@ -189,13 +187,6 @@ def _read_into(path: str, buffer: np.ndarray) -> int:
         os.close(fd)
 
 
-def _ignore_missing(remove, path: str) -> None:
-    try:
-        remove(path)
-    except OSError:
-        pass
-
-
 class ImageCache:
     """Records of decoded, resized uint8 images for one set of settings (see the module docs).
 
@@ -228,23 +219,10 @@ class ImageCache:
     ):
         if not isinstance(directory, (str, os.PathLike)) or not os.fspath(directory):
             raise TypeError(f"`cache` must be a directory path (str or os.PathLike). Received: cache={directory!r}")
-        if (
-            not isinstance(image_size, (tuple, list))
-            or len(image_size) != 2
-            or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in image_size)
-        ):
-            raise ValueError(
-                "`image_size` must be a tuple of two positive integers (height, width). "
-                f"Received: image_size={image_size!r}"
-            )
-        if color_mode not in COLOR_MODES:
-            raise ValueError(f"`color_mode` must be one of {tuple(COLOR_MODES)}. Received: color_mode={color_mode!r}")
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(
-                f"`interpolation` must be one of {tuple(INTERPOLATIONS)}. Received: interpolation={interpolation!r}"
-            )
+        # The same checks (and messages) as the sequences' arguments.
+        checked = LoaderOptions(image_size=image_size, color_mode=color_mode, interpolation=interpolation)
         self.directory = os.fspath(directory)
-        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.image_size = checked.image_size
         self.color_mode = color_mode
         self.interpolation = interpolation
         self.shape = (*self.image_size, COLOR_MODES[color_mode])
@@ -365,7 +343,8 @@ class ImageCache:
                     pass
                 os.replace(temporary, path)
         except BaseException:
-            _ignore_missing(os.unlink, temporary)
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
             raise
 
     # --- records ---------------------------------------------------------------------
