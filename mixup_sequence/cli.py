@@ -3,7 +3,8 @@
 mixup-sequence preview DIR --out grid.png [--augment aug.yaml --cutmix-alpha 1.0 ...]
 mixup-sequence inspect DIR [--validation-split 0.2]
 mixup-sequence verify DIR
-mixup-sequence bench DIR [--workers 4 --min-epochs 3 --min-seconds 3]
+mixup-sequence bench DIR [--workers 4 --min-epochs 3 --min-seconds 3] [--cache CACHE_DIR]
+mixup-sequence cache DIR --cache CACHE_DIR --image-size H W
 
 Every loading and mixing option defaults to the library's own default, read
 from the fields of `LoaderOptions` and `MixConfig`.
@@ -22,6 +23,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from mixup_sequence import _rng, throughput
+from mixup_sequence.cache import disk_bytes, fill_cache, open_cache, record_bytes
 from mixup_sequence.decode import COLOR_MODES, INTERPOLATIONS
 from mixup_sequence.index import index_directory
 from mixup_sequence.loader import BatchLoader
@@ -102,7 +104,8 @@ def _make_loader(args: argparse.Namespace, seed: int, max_images: int | None = N
     if max_images is not None and total > max_images:
         # Spread evenly over the index (sorted by class), so every class keeps its share.
         index = index.take(np.linspace(0, total - 1, max_images).round().astype(np.int64))
-    return BatchLoader(index, options, seed, augment=augment, mix=mix), total
+    cache = open_cache(args.cache, options, index) if getattr(args, "cache", None) else None
+    return BatchLoader(index, options, seed, augment=augment, mix=mix, cache=cache), total
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -141,6 +144,8 @@ def _inspect(args: argparse.Namespace) -> int:
         print(line)
     formats = collections.Counter(os.path.splitext(p)[1].lower() for p in index.relative_paths())
     print("formats: " + ", ".join(f"{ext} {n}" for ext, n in formats.most_common()))
+    if args.image_size is not None:
+        _print_cache_size(index.samples, (args.image_size[0], args.image_size[1]), args.color_mode)
     if args.no_verify:
         return 0
     checks = list(iter_checks(index, progress=index.samples >= args.progress_from))
@@ -152,6 +157,30 @@ def _inspect(args: argparse.Namespace) -> int:
     bad = {c.path: c.error for c in checks if c.error is not None}
     _print_bad(bad)
     return 1 if bad else 0
+
+
+def _print_cache_size(samples: int, image_size: tuple[int, int], color_mode: str) -> None:
+    """What a cache of `samples` images at `image_size` would take (`mixup-sequence cache`, `cache=`)."""
+    h, w = image_size
+    each = record_bytes(image_size, color_mode)
+    total = disk_bytes(samples, image_size, color_mode)
+    print(
+        f"cache at {h}x{w} {color_mode}: {samples} records of {each:,} bytes = {samples * each / 1e6:,.1f} MB "
+        f"({total / 1e6:,.1f} MB on disk in 4 KiB blocks)"
+    )
+
+
+def _cache(args: argparse.Namespace) -> int:
+    index = index_directory(args.directory, follow_links=args.follow_links)
+    size = (args.image_size[0], args.image_size[1])
+    options = LoaderOptions(image_size=size, color_mode=args.color_mode, interpolation=args.interpolation)
+    summary = fill_cache(open_cache(args.cache, options, index), index, workers=args.workers, progress=not args.quiet)
+    print(
+        f"{summary.path}: {summary.records} images, {summary.written} decoded now, {summary.present} already "
+        f"cached, {summary.disk_bytes / 1e6:,.1f} MB on disk, {summary.seconds:.1f} s"
+    )
+    _print_bad(summary.bad)
+    return 1 if summary.bad else 0
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -336,6 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--follow-links", action="store_true")
     inspect.add_argument("--no-verify", action="store_true", help="skip decoding (no sizes, no bad-file list)")
     inspect.add_argument("--progress-from", type=int, default=500, help="show a progress line from this many files")
+    inspect.add_argument(
+        "--image-size", type=int, nargs=2, default=None, metavar=("HEIGHT", "WIDTH"), help="print a cache's size"
+    )
+    inspect.add_argument("--color-mode", default="rgb", choices=tuple(COLOR_MODES), help="for the cache's size")
     inspect.set_defaults(run=_inspect)
 
     bench = sub.add_parser(
@@ -359,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="epochs of a larger folder use this many of its images, spread evenly over the classes",
     )
     bench.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    bench.add_argument("--cache", default=None, metavar="CACHE_DIR", help="read images from this image cache")
     _add_loading_arguments(bench)
     _add_mixing_arguments(bench)
     bench.set_defaults(run=_bench)
@@ -368,7 +402,23 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--follow-links", action="store_true")
     verify.add_argument("--quiet", action="store_true", help="no progress line")
     verify.set_defaults(run=_verify)
+    _add_cache_command(sub)
     return parser
+
+
+def _add_cache_command(sub: argparse._SubParsersAction) -> None:
+    cache = sub.add_parser(
+        "cache", help="decode every image once into an image cache for training (exit 1 if any file is bad)"
+    )
+    cache.add_argument("directory", help="folder with one sub-folder per class")
+    cache.add_argument("--cache", required=True, metavar="CACHE_DIR", help="the cache directory (`cache=` argument)")
+    cache.add_argument("--image-size", type=int, nargs=2, required=True, metavar=("HEIGHT", "WIDTH"))
+    cache.add_argument("--color-mode", default="rgb", choices=tuple(COLOR_MODES))
+    cache.add_argument("--interpolation", default="area", choices=tuple(INTERPOLATIONS))
+    cache.add_argument("--workers", type=int, default=None, help="threads (default: one per core)")
+    cache.add_argument("--follow-links", action="store_true")
+    cache.add_argument("--quiet", action="store_true", help="no progress line")
+    cache.set_defaults(run=_cache)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ import numpy as np
 
 from mixup_sequence import _rng, mixing
 from mixup_sequence.augment import Augmenter
+from mixup_sequence.cache import ImageCache
 from mixup_sequence.index import FolderIndex
 from mixup_sequence.options import LoaderOptions
 from mixup_sequence.plan import BatchPlan, Sampler
@@ -37,6 +38,7 @@ class BatchLoader:
         seed: An integer seed.
         augment: Optional per-image transform, or an `augment.Augmenter`.
         mix: A `MixConfig`, or None for plain one-hot batches.
+        cache: An opened `cache.ImageCache` (see `reader.Reader`), or None.
 
     Attributes:
         sampler: The plan stage (`plan.Sampler`).
@@ -50,20 +52,21 @@ class BatchLoader:
         seed: int,
         augment: Callable[..., Any] | None = None,
         mix: mixing.MixConfig | None = None,
+        cache: ImageCache | None = None,
     ):
         self.index = index
         self.options = options
         self.seed = seed
         augmenter = augment if augment is None or isinstance(augment, Augmenter) else Augmenter(augment)
         self.sampler = Sampler(index.samples, options, seed, mix)
-        self.reader = Reader(index, options, seed, augmenter)
+        self.reader = Reader(index, options, seed, augmenter, cache)
         self.label_smoothing = mix.label_smoothing if mix is not None else 0.0
         self.value_range = cast("tuple[float, float]", options.value_range)  # LoaderOptions resolves None
 
     def with_mixing(self, mix: mixing.MixConfig | None, pairing: str = LoaderOptions.pairing) -> BatchLoader:
         """Returns a loader of the same files, options and seed that mixes with `mix`."""
         options = dataclasses.replace(self.options, pairing=pairing)
-        return BatchLoader(self.index, options, self.seed, augment=self.augmenter, mix=mix)
+        return BatchLoader(self.index, options, self.seed, augment=self.augmenter, mix=mix, cache=self.cache)
 
     @property
     def mix(self) -> mixing.MixConfig | None:
@@ -73,6 +76,10 @@ class BatchLoader:
     @property
     def augmenter(self) -> Augmenter | None:
         return self.reader.augmenter
+
+    @property
+    def cache(self) -> ImageCache | None:
+        return self.reader.cache
 
     def __len__(self) -> int:
         return len(self.sampler)

@@ -1,7 +1,8 @@
 """Reading a sample: decode (or replace) its file, then augment it.
 
 The read stage. `Reader.read(k, ...)` returns sample `k`'s uint8 HWC image,
-decoded at `image_size` (`decode.py`), replaced by another image of its
+decoded at `image_size` (`decode.py`) or read from the image cache
+(`cache.py`), replaced by another image of its
 class under `on_error="skip"`, and augmented with its own keyed generator
 (`augment.py`). It knows nothing of batches or mixing.
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from mixup_sequence import _rng
 from mixup_sequence.augment import Augmenter
+from mixup_sequence.cache import ImageCache
 from mixup_sequence.decode import COLOR_MODES, load_image
 from mixup_sequence.errors import ImageDecodeError
 from mixup_sequence.index import FolderIndex
@@ -42,13 +44,29 @@ class Reader:
             pixel limit, `on_error`).
         seed: An integer seed.
         augmenter: An `Augmenter`, or None.
+        cache: An opened `cache.ImageCache` for `options`' image size, colour
+            mode and interpolation, or None to decode every time.
     """
 
-    def __init__(self, index: FolderIndex, options: LoaderOptions, seed: int, augmenter: Augmenter | None = None):
+    def __init__(
+        self,
+        index: FolderIndex,
+        options: LoaderOptions,
+        seed: int,
+        augmenter: Augmenter | None = None,
+        cache: ImageCache | None = None,
+    ):
+        pixels = (options.image_size, options.color_mode, options.interpolation)
+        if cache is not None and (cache.image_size, cache.color_mode, cache.interpolation) != pixels:
+            raise ValueError(
+                f"`cache` must be made for the loader's (image_size, color_mode, interpolation) {pixels}. "
+                f"Received: cache={cache!r}"
+            )
         self.index = index
         self.options = options
         self.seed = seed
         self.augmenter = augmenter
+        self.cache = cache
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -57,8 +75,14 @@ class Reader:
         return h, w, COLOR_MODES[self.options.color_mode]
 
     def decode(self, k: int) -> np.ndarray:
-        """Sample `k`'s file, decoded and resized to `image_size` (uint8 HWC); raises `ImageDecodeError`."""
+        """Sample `k`'s file, decoded and resized to `image_size` (uint8 HWC); raises `ImageDecodeError`.
+
+        With a cache, the file's valid record is read instead of decoding,
+        and a file without one is decoded and recorded.
+        """
         opts = self.options
+        if self.cache is not None:
+            return self.cache.load(self.index.relative_path(k), self.index.path(k), opts.max_pixels)
         return load_image(self.index.path(k), opts.image_size, opts.color_mode, opts.interpolation, opts.max_pixels)
 
     def _decode_or_replace(self, k: int, epoch: int, report: Report | None) -> tuple[int, np.ndarray]:
