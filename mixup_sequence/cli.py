@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import importlib
 import os
 import sys
@@ -246,32 +247,41 @@ def _bench(args: argparse.Namespace) -> int:
         "method: per mode, the first batch is timed apart (worker start-up included), the rest of epoch 0 "
         f"warms up, then whole epochs are timed until >= {args.min_epochs} epochs and >= {args.min_seconds:g} s"
     )
+    if loader.cache is not None:
+        print(
+            f"cache: {loader.cache.directory}; each mode runs uncached, then cached ('+cache': its warm-up epoch "
+            "fills what is missing, the timed epochs read records)"
+        )
     status = _StatusLine(sys.stderr, enabled=not args.quiet)
     results = []
-    for mode in args.modes:
+    runs = [(mode, loader.with_cache(None)) for mode in args.modes]
+    if loader.cache is not None:
+        runs = [run for mode in args.modes for run in ((mode, loader.with_cache(None)), (mode + "+cache", loader))]
+    for label, run_loader in runs:
+        mode = label.removesuffix("+cache")
         workers = 0 if mode == "serial" else args.workers
 
-        def progress(epoch: int, i: int, mode: str = mode) -> None:
+        def progress(epoch: int, i: int, label: str = label) -> None:
             stage = "warm-up" if epoch == 0 else f"timing epoch {epoch}"
-            status.update(f"{mode}: {stage}, batch {i + 1}/{len(loader)}")
+            status.update(f"{label}: {stage}, batch {i + 1}/{len(loader)}")
 
-        status.line(f"{mode}: warm-up (epoch 0, {len(loader)} batches)")
+        status.line(f"{label}: warm-up (epoch 0, {len(loader)} batches)")
         result = throughput.measure(
-            loader, mode, workers, min_epochs=args.min_epochs, min_seconds=args.min_seconds, on_batch=progress
+            run_loader, mode, workers, min_epochs=args.min_epochs, min_seconds=args.min_seconds, on_batch=progress
         )
         status.clear()
-        status.line(f"{mode}: timed {len(result.epoch_seconds)} epochs in {sum(result.epoch_seconds):.1f} s")
-        results.append(result)
+        status.line(f"{label}: timed {len(result.epoch_seconds)} epochs in {sum(result.epoch_seconds):.1f} s")
+        results.append(dataclasses.replace(result, mode=label))
     serial = next((r.median for r in results if r.mode == "serial"), None)
     print(
-        f"{'mode':<10} {'workers':>7} {'first_batch_s':>13} {'epochs':>6} {'images_per_s':>12} "
+        f"{'mode':<16} {'workers':>7} {'first_batch_s':>13} {'epochs':>6} {'images_per_s':>12} "
         f"{'min':>8} {'max':>8} {'vs_serial':>9}"
     )
     for r in results:
         ratio = f"{r.median / serial:.2f}" if serial else "-"
         rates = r.rates
         print(
-            f"{r.mode:<10} {r.workers:>7} {r.first_batch_s:>13.3f} {len(rates):>6} {r.median:>12.0f} "
+            f"{r.mode:<16} {r.workers:>7} {r.first_batch_s:>13.3f} {len(rates):>6} {r.median:>12.0f} "
             f"{rates.min():>8.0f} {rates.max():>8.0f} {ratio:>9}"
         )
     return 0

@@ -60,6 +60,7 @@ class BatchLoader:
         augmenter = augment if augment is None or isinstance(augment, Augmenter) else Augmenter(augment)
         self.sampler = Sampler(index.samples, options, seed, mix)
         self.reader = Reader(index, options, seed, augmenter, cache)
+        self.mix_config = mix  # as given, also when it disables mixing (its label smoothing still applies)
         self.label_smoothing = mix.label_smoothing if mix is not None else 0.0
         self.value_range = cast("tuple[float, float]", options.value_range)  # LoaderOptions resolves None
 
@@ -67,6 +68,12 @@ class BatchLoader:
         """Returns a loader of the same files, options and seed that mixes with `mix`."""
         options = dataclasses.replace(self.options, pairing=pairing)
         return BatchLoader(self.index, options, self.seed, augment=self.augmenter, mix=mix, cache=self.cache)
+
+    def with_cache(self, cache: ImageCache | None) -> BatchLoader:
+        """Returns a loader of the same files, options, seed and mixing that reads through `cache`."""
+        return BatchLoader(
+            self.index, self.options, self.seed, augment=self.augmenter, mix=self.mix_config, cache=cache
+        )
 
     @property
     def mix(self) -> mixing.MixConfig | None:

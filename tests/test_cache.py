@@ -601,5 +601,8 @@ def test_bench_reads_from_the_cache(textured_tree, tmp_path, capsys):
     args = ["bench", str(textured_tree), "--image-size", "8", "8", "--batch-size", "4", "--min-epochs", "1"]
     args += ["--min-seconds", "0", "--modes", "serial"]
     assert cli.main([*args, "--workers", "2", "--quiet", "--cache", str(tmp_path / "c")]) == 0
-    assert "images_per_s" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    table = out[out.index("images_per_s") :].splitlines()[1:]
+    assert [row.split()[0] for row in table] == ["serial", "serial+cache"]  # uncached beside cached
+    assert all(float(row.split()[4]) > 0 for row in table)
     assert len(records(ImageCache(tmp_path / "c", (8, 8)))) > 0
