@@ -84,7 +84,7 @@ import cv2
 import numpy as np
 
 from mixup_sequence.decode import COLOR_MODES, DEFAULT_MAX_PIXELS, load_image
-from mixup_sequence.errors import ImageDecodeError
+from mixup_sequence.errors import FileError, ImageDecodeError
 from mixup_sequence.index import FolderIndex
 from mixup_sequence.options import LoaderOptions
 from mixup_sequence.verify import Progress
@@ -106,25 +106,13 @@ DEFAULT_BLOCK_BYTES = 4096
 _O_BINARY = getattr(os, "O_BINARY", 0)
 
 
-class CacheError(OSError):
+class CacheError(FileError):
     """The image cache cannot be used (not writable, vanished, full, or made for other settings).
 
     Attributes:
         filename: The cache directory (or record) concerned.
         reason: What went wrong and what to do, in words.
     """
-
-    def __init__(self, filename: str, reason: str):
-        self.message = reason
-        super().__init__(reason)
-        self.filename = filename
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __reduce__(self):  # keep the fields and any notes across process boundaries
-        return (type(self), (self.filename, self.reason), self.__dict__)
 
 
 class CacheSpaceError(CacheError):

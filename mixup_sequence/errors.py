@@ -3,7 +3,35 @@
 from __future__ import annotations
 
 
-class ImageDecodeError(OSError):
+class FileError(OSError):
+    """An error about one file or folder, with its path and the reason apart.
+
+    Its fields and notes survive pickling, so a worker process's error arrives
+    whole in the caller.
+
+    Attributes:
+        filename: The path concerned.
+        reason: What went wrong (and what to do), in words.
+    """
+
+    def __init__(self, filename: str, reason: str):
+        self.message = self._format(filename, reason)
+        super().__init__(self.message)
+        self.filename = filename
+        self.reason = reason
+
+    @staticmethod
+    def _format(filename: str, reason: str) -> str:
+        return reason
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):  # keep the fields and any notes across process boundaries
+        return (type(self), (self.filename, self.reason), self.__dict__)
+
+
+class ImageDecodeError(FileError):
     """An image file could not be read or decoded.
 
     Attributes:
@@ -11,14 +39,6 @@ class ImageDecodeError(OSError):
         reason: What went wrong, in words.
     """
 
-    def __init__(self, filename: str, reason: str):
-        self.message = f"Could not decode image {filename!r}: {reason}"
-        super().__init__(self.message)
-        self.filename = filename
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __reduce__(self):  # keep the fields and any notes across process boundaries
-        return (type(self), (self.filename, self.reason), self.__dict__)
+    @staticmethod
+    def _format(filename: str, reason: str) -> str:
+        return f"Could not decode image {filename!r}: {reason}"
