@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from mixup_sequence import _rng
+from mixup_sequence import __version__, _rng
 from mixup_sequence.index import index_directory
 from mixup_sequence.loader import BatchLoader
 from mixup_sequence.mixing import MixConfig
@@ -120,6 +120,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mixup-sequence", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     preview = sub.add_parser("preview", help="save a captioned grid of one mixed batch as a PNG")
