@@ -5,10 +5,11 @@
 STEP is "full" (2 epochs; fit is first tried with Keras' default
 `auto_shard_dataset=True`, which refuses a `PyDataset`), "mid" (the same 2
 epochs with `BackupAndResume` saving every 3 batches; KILL, "EPOCH.BATCH", ends
-the process with `os._exit(3)` once that batch is trained, as a kill would) or
-"reference" (one process, no distribution: `train_on_batch` on the two shards'
-batches concatenated, host 0's first). The two hosts find each other through
-a coordinator on 127.0.0.1:PORT and reduce over Gloo, on one CPU device each.
+the process with `os._exit(3)` once that batch is trained, as a kill would,
+host 0 last: see `Kill`) or "reference" (one process, no distribution:
+`train_on_batch` on the two shards' batches concatenated, host 0's first). The
+two hosts find each other through a coordinator on 127.0.0.1:PORT and reduce
+over Gloo, on one CPU device each.
 
 Each host records, inside the compiled train step, a digest of the part of the
 batch on its own device (`jax.debug.callback(..., partitioned=True)`); host 0
@@ -22,6 +23,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 import warnings
 
 os.environ["KERAS_BACKEND"] = "jax"
@@ -107,15 +109,38 @@ class WeightDigest(keras.callbacks.Callback):
         self.digests.append(weights_digest(self.model))
 
 
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 class Kill(keras.callbacks.Callback):
-    def __init__(self, seq, spec):
+    """Ends the process after batch EPOCH.BATCH; host 0 (the coordinator) last.
+
+    When the coordinator's process ends, JAX aborts the other hosts' processes
+    within moments; host 0 therefore waits for the others to be gone first.
+    """
+
+    def __init__(self, seq, spec, pid_files):
         super().__init__()
         self.seq = seq
         self.at = tuple(int(v) for v in spec.split("."))
+        self.pid_files = pid_files
 
     def on_train_batch_end(self, batch, logs=None):
-        if (self.seq.epoch, batch) == self.at:
-            os._exit(3)
+        if (self.seq.epoch, batch) != self.at:
+            return
+        if jax.process_index() == 0:
+            deadline = time.monotonic() + 60
+            for path in self.pid_files:
+                with open(path) as f:
+                    pid = int(f.read())
+                while alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+        os._exit(3)
 
 
 def expected_batches(seq):
@@ -131,6 +156,9 @@ def host(data, workdir, step, port, process_id, kill=None):
     warnings.filterwarnings("ignore", message=".*os.fork\\(\\) was called.*")  # JAX's; see README
     keras.utils.set_random_seed(0)  # before initialize, or it agrees on a random seed across hosts
     keras.distribution.initialize(f"127.0.0.1:{port}", num_processes=HOSTS, process_id=int(process_id))
+    pid_file = os.path.join(workdir, f"{step}-{process_id}.pid")
+    with open(pid_file, "w") as f:
+        f.write(str(os.getpid()))
     distribution = keras.distribution.DataParallel()
     keras.distribution.set_distribution(distribution)
     seq = make_sequence(
@@ -159,7 +187,8 @@ def host(data, workdir, step, port, process_id, kill=None):
     else:
         distribution.auto_shard_dataset = False
         backup = BackupAndResume(os.path.join(workdir, f"backup-{process_id}"), seq, save_freq=3)
-        callbacks = [backup, weights] + ([Kill(seq, kill)] if kill else [])
+        others = [os.path.join(workdir, f"{step}-{k}.pid") for k in range(1, HOSTS)]
+        callbacks = [backup, weights] + ([Kill(seq, kill, others)] if kill else [])
         model.fit(seq, epochs=EPOCHS, shuffle=False, verbose=0, callbacks=callbacks)
     jax.effects_barrier()
     result.update(
