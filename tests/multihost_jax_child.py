@@ -154,7 +154,8 @@ def expected_batches(seq):
 
 def host(data, workdir, step, port, process_id, kill=None):
     warnings.filterwarnings("ignore", message=".*os.fork\\(\\) was called.*")  # JAX's; see README
-    keras.utils.set_random_seed(0)  # before initialize, or it agrees on a random seed across hosts
+    # Before initialize, which otherwise agrees on a random seed across hosts: the reference must start alike.
+    keras.utils.set_random_seed(0)
     keras.distribution.initialize(f"127.0.0.1:{port}", num_processes=HOSTS, process_id=int(process_id))
     pid_file = os.path.join(workdir, f"{step}-{process_id}.pid")
     with open(pid_file, "w") as f:
