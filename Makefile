@@ -35,6 +35,10 @@ lint: venv
 typecheck: venv
 	$(PY) -m mypy
 
+.PHONY: package-check
+package-check: venv  ## build the sdist and wheel into dist/, install the wheel with [jax] into a fresh venv, run the CLI and the quick start from outside the repo (about a minute)
+	$(PY) tests/package_check.py --extra jax
+
 bench-mixing: venv  ## mixing a 64x224x224x3 batch: this library vs whole-batch NumPy, same run
 	$(PY) benchmarks/bench_mixing.py
 

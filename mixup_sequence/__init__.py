@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from mixup_sequence.errors import ImageDecodeError
@@ -35,13 +36,26 @@ __all__ = [
 ]
 
 
+def _import_keras_part(module: str) -> Any:
+    """Imports `mixup_sequence.<module>`, which needs Keras 3 and the backend `KERAS_BACKEND` names."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"mixup_sequence.{module}")
+    except ModuleNotFoundError as e:
+        if e.name not in ("keras", "tensorflow", "jax", "torch"):
+            raise
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow (Keras' default)")
+        raise ImportError(
+            f"The Keras sequences need Keras 3 and its backend, but {e.name!r} is not installed "
+            f"(KERAS_BACKEND={backend}). Install one backend with `pip install mixup-sequence[tensorflow]`, "
+            "`[jax]` or `[torch]`, and set KERAS_BACKEND to it (e.g. `export KERAS_BACKEND=jax`)."
+        ) from e
+
+
 def __getattr__(name: str) -> Any:
     if name in ("MixupSequence", "ImageFolderSequence"):
-        from mixup_sequence import sequence
-
-        return getattr(sequence, name)
+        return getattr(_import_keras_part("sequence"), name)
     if name in ("SyncEpoch", "BackupAndResume"):
-        from mixup_sequence import callbacks
-
-        return getattr(callbacks, name)
+        return getattr(_import_keras_part("callbacks"), name)
     raise AttributeError(f"module 'mixup_sequence' has no attribute {name!r}")

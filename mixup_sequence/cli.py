@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from mixup_sequence import _rng, throughput
+from mixup_sequence import __version__, _rng, throughput
 from mixup_sequence.cache import disk_bytes, fill_cache, open_cache, record_bytes
 from mixup_sequence.decode import COLOR_MODES, INTERPOLATIONS
 from mixup_sequence.index import index_directory
@@ -347,6 +347,7 @@ def _add_mixing_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mixup-sequence", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     defaults = argparse.ArgumentDefaultsHelpFormatter
