@@ -40,6 +40,14 @@ _REDUCED_FLAGS = {
     8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
 }
 
+# (channels decoded, channels wanted) -> conversion; without an RGB flag OpenCV decodes to BGR.
+_CHANNEL_FIXES = {
+    (3, 1): cv2.COLOR_BGR2GRAY,
+    (4, 1): cv2.COLOR_BGRA2GRAY,
+    (1, 3): cv2.COLOR_GRAY2RGB,
+    (4, 3): cv2.COLOR_RGBA2RGB,
+}
+
 # Pillow refuses images over this many pixels as decompression bombs; so do we by default.
 DEFAULT_MAX_PIXELS = 178_956_970
 
@@ -115,6 +123,9 @@ def decode_bytes(
         raise ImageDecodeError(path, "not a supported image, or the data is corrupt")
     if image.ndim == 2:
         image = image[:, :, None]
+    channels = COLOR_MODES[color_mode]
+    if image.shape[2] != channels:  # a decoder that ignores the mode asked for (OpenCV 5's PFM reader)
+        image = cv2.cvtColor(image, _CHANNEL_FIXES[image.shape[2], channels]).reshape(*image.shape[:2], channels)
     return image
 
 

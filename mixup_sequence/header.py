@@ -435,9 +435,8 @@ def size_problem(headers: list[Header], max_pixels: int) -> str | None:
     """Returns why an image with these headers must not be decoded under `max_pixels`, or None."""
     if not headers:
         return (
-            "not a supported image, or the data is corrupt: its first bytes are those of no format whose size "
-            f"can be checked before decoding ({', '.join(FORMAT_NAMES)}); set max_pixels=None to let OpenCV "
-            "try it anyway"
+            "not a supported image, or the data is corrupt: its first bytes match none of the formats sized "
+            f"before decoding ({', '.join(FORMAT_NAMES)}; max_pixels=None lets OpenCV try anyway)"
         )
     for header in headers:
         if header.size is None:

@@ -31,7 +31,7 @@ ALLOWED_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".w
 SKIP_REASONS: Mapping[str, str] = {
     "unlabeled": "images directly under the directory, in no class folder",
     "extension": "files with another extension",
-    "hidden": "hidden files and folders (name starting with '.'; a folder's contents are not counted)",
+    "hidden": "hidden files and folders (name starting with '.')",
     "link": "symlinked sub-folders, not followed (follow_links=False)",
     "alias": "folders met again through another path (indexed once, under the first path)",
     "special": "broken symlinks and entries that are neither files nor folders",
@@ -70,14 +70,14 @@ class Skipped:
         return self.counts.get(reason, 0)
 
     def describe(self, reasons: Sequence[str] | None = None) -> list[str]:
-        """One line per reason: `'3 files with another extension: a/x.txt, a/y.csv, ...'`."""
+        """One line per reason: `'files with another extension: 3 (a/x.txt, a/y.csv, ...)'`."""
         lines = []
         for reason in SKIP_REASONS if reasons is None else reasons:
             n = self.counts.get(reason, 0)
             if n:
                 shown = ", ".join(display_path(p) for p in self.examples.get(reason, ()))
                 more = ", ..." if n > len(self.examples.get(reason, ())) else ""
-                lines.append(f"{n} {SKIP_REASONS[reason]}: {shown}{more}")
+                lines.append(f"{SKIP_REASONS[reason]}: {n} ({shown}{more})")
         return lines
 
 
@@ -196,16 +196,17 @@ class FolderIndex:
         loose = self.skipped.count("unlabeled")
         if loose:
             found.append(
-                f"{loose} images lie directly in {display_path(self.directory)!r}, in no class folder, and are not "
-                f"indexed (e.g. {display_path(self.skipped.examples['unlabeled'][0])!r}). If that folder is itself "
-                f"one class, pass its parent ({display_path(parent)!r}) as `directory`; otherwise move them into "
+                f"{loose} image{'s' if loose > 1 else ''} directly in '{display_path(self.directory)}', in no class "
+                f"folder, {'are' if loose > 1 else 'is'} not indexed (e.g. "
+                f"'{display_path(self.skipped.examples['unlabeled'][0])}'). If that folder is itself "
+                f"one class, pass its parent ('{display_path(parent)}') as `directory`; otherwise move them into "
                 "their class folders."
             )
         if self.num_classes == 1:
             found.append(
-                f"Only one class ({display_path(self.class_names[0])!r}) in {display_path(self.directory)!r}: every "
+                f"Only one class ('{display_path(self.class_names[0])}') in '{display_path(self.directory)}': every "
                 "sample gets the same label. Pass the folder whose sub-folders are the classes as `directory` "
-                f"(the parent, {display_path(parent)!r}?)."
+                f"(the parent, '{display_path(parent)}'?)."
             )
         return found
 
@@ -307,7 +308,7 @@ def log_index(index: FolderIndex) -> None:
     lines = index.skipped.describe(reasons)
     if lines:
         logger.info(
-            "Indexed %d images in %d classes under %r; left out:\n  %s",
+            "Indexed %d images in %d classes under '%s'; left out:\n  %s",
             index.samples,
             index.num_classes,
             display_path(index.directory),
