@@ -304,8 +304,7 @@ def list_class_folders(directory: str) -> list[str]:
 
 def log_index(index: FolderIndex) -> None:
     """Logs what indexing left out (INFO, one record) and `layout_warnings` (WARNING), on "mixup_sequence"."""
-    reasons = [r for r in SKIP_REASONS if r != "unlabeled"]  # those get their own warning
-    lines = index.skipped.describe(reasons)
+    lines = index.skipped.describe()
     if lines:
         logger.info(
             "Indexed %d images in %d classes under '%s'; left out:\n  %s",
