@@ -102,10 +102,13 @@ class _SkipCounter:
 
 def _pack(relative_paths: Sequence[str]) -> tuple[bytes, np.ndarray]:
     """Packs paths into one blob of file-system bytes and `n + 1` offsets (no per-file objects)."""
-    encoded = [p.encode(_FS_ENCODING, _FS_ERRORS) for p in relative_paths]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum([len(b) for b in encoded], out=offsets[1:])
-    return b"".join(encoded), offsets
+    lengths = [len(p) for p in relative_paths]
+    blob = "".join(relative_paths).encode(_FS_ENCODING, _FS_ERRORS)
+    if len(blob) != sum(lengths):  # some character takes several bytes: measure each path
+        lengths = [len(p.encode(_FS_ENCODING, _FS_ERRORS)) for p in relative_paths]
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return blob, offsets
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
