@@ -19,6 +19,7 @@ import dataclasses
 import re
 import struct
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 Bytes = bytes | memoryview
 Size = tuple[int, int]
@@ -385,26 +386,35 @@ def _netpbm(second: bytes) -> Callable[[bytes], bool]:
     return lambda prefix: len(prefix) >= 3 and prefix[:1] == b"P" and prefix[1:2] in second and prefix[2:3] in _SPACE
 
 
-# OpenCV's decoders in the order it tries them (`ImageCodecInitializer`, OpenCV 5.0), each with its
-# signature test (as loose as OpenCV's or looser) and its header reader.
-FORMATS: tuple[tuple[str, Callable[[bytes], bool], Callable[[Bytes], Size | None]], ...] = (
-    ("BMP", _starts(b"BM"), _bmp),
-    ("GIF", _starts(b"GIF"), _gif),
-    ("AVIF", _avif_signature, _avif),
-    ("HDR", _starts(b"#?RGBE", b"#?RADIANCE"), _hdr),
-    ("JPEG", _starts(b"\xff\xd8"), _jpeg),
-    ("WebP", lambda p: p[:4] == b"RIFF" and p[8:12] == b"WEBP", _webp),
-    ("Sun raster", _starts(b"\x59\xa6\x6a\x95"), _sun_raster),
-    ("PxM", _netpbm(b"123456"), _pxm),
-    ("PAM", _netpbm(b"7"), _pam),
-    ("PFM", _netpbm(b"fF"), _pfm),
-    ("TIFF", _starts(b"II\x2a\x00", b"MM\x00\x2a", b"II\x2b\x00", b"MM\x00\x2b"), _tiff),
-    ("PNG", _starts(b"\x89PNG\r\n\x1a\n"), _png),
-    ("JPEG 2000", _starts(b"\x00\x00\x00\x0cjP  \r\n\x87\n"), _jp2),
-    ("JPEG 2000", _starts(b"\xff\x4f\xff\x51"), _j2k),
+class _Format(NamedTuple):
+    name: str
+    first: bytes | None  # the bytes a file of this format can start with (None: any)
+    matches: Callable[[bytes], bool]  # the signature test, as loose as OpenCV's or looser
+    read: Callable[[Bytes], Size | None]
+
+
+# OpenCV's decoders in the order it tries them (`ImageCodecInitializer`, OpenCV 5.0).
+FORMATS: tuple[_Format, ...] = (
+    _Format("BMP", b"B", _starts(b"BM"), _bmp),
+    _Format("GIF", b"G", _starts(b"GIF"), _gif),
+    _Format("AVIF", None, _avif_signature, _avif),
+    _Format("HDR", b"#", _starts(b"#?RGBE", b"#?RADIANCE"), _hdr),
+    _Format("JPEG", b"\xff", _starts(b"\xff\xd8"), _jpeg),
+    _Format("WebP", b"R", lambda p: p[:4] == b"RIFF" and p[8:12] == b"WEBP", _webp),
+    _Format("Sun raster", b"\x59", _starts(b"\x59\xa6\x6a\x95"), _sun_raster),
+    _Format("PxM", b"P", _netpbm(b"123456"), _pxm),
+    _Format("PAM", b"P", _netpbm(b"7"), _pam),
+    _Format("PFM", b"P", _netpbm(b"fF"), _pfm),
+    _Format("TIFF", b"IM", _starts(b"II\x2a\x00", b"MM\x00\x2a", b"II\x2b\x00", b"MM\x00\x2b"), _tiff),
+    _Format("PNG", b"\x89", _starts(b"\x89PNG\r\n\x1a\n"), _png),
+    _Format("JPEG 2000", b"\x00", _starts(b"\x00\x00\x00\x0cjP  \r\n\x87\n"), _jp2),
+    _Format("JPEG 2000", b"\xff", _starts(b"\xff\x4f\xff\x51"), _j2k),
 )
 
-FORMAT_NAMES = tuple(dict.fromkeys(name for name, _, _ in FORMATS))
+FORMAT_NAMES = tuple(dict.fromkeys(f.name for f in FORMATS))
+
+# The formats to try for each first byte, in order (a file is tested only against those it can be).
+_BY_FIRST_BYTE = tuple(tuple(f for f in FORMATS if f.first is None or byte in f.first) for byte in range(256))
 
 
 def read_headers(data: Bytes) -> list[Header]:
@@ -415,13 +425,13 @@ def read_headers(data: Bytes) -> list[Header]:
     """
     prefix = bytes(data[:500])
     headers = []
-    for name, matches, reader in FORMATS:
-        if matches(prefix):
+    for fmt in _BY_FIRST_BYTE[prefix[0]] if prefix else ():
+        if fmt.matches(prefix):
             try:
-                size = reader(data)
+                size = fmt.read(data)
             except (struct.error, IndexError, ValueError):
                 size = None
-            headers.append(Header(name, size))
+            headers.append(Header(fmt.name, size))
     return headers
 
 
