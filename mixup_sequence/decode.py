@@ -125,7 +125,10 @@ def decode_bytes(
         image = image[:, :, None]
     channels = COLOR_MODES[color_mode]
     if image.shape[2] != channels:  # a decoder that ignores the mode asked for (OpenCV 5's PFM reader)
-        image = cv2.cvtColor(image, _CHANNEL_FIXES[image.shape[2], channels]).reshape(*image.shape[:2], channels)
+        fix = _CHANNEL_FIXES.get((image.shape[2], channels))
+        if fix is None:
+            raise ImageDecodeError(path, f"decoded to {image.shape[2]} channels; {color_mode!r} needs {channels}")
+        image = cv2.cvtColor(image, fix).reshape(*image.shape[:2], channels)
     return image
 
 
