@@ -121,19 +121,19 @@ def _avif_signature(prefix: bytes) -> bool:
     i = 0
     while i + 8 <= len(prefix):
         size, kind = _BOX_HEADER.unpack(prefix[i : i + 8])
-        if kind == b"ftyp":
-            # A complete `ftyp` without an AVIF brand is refused by libavif (JPEG 2000 has one);
-            # a truncated one is accepted.
-            brands = prefix[i + 8 : i + size]
-            return size > len(prefix) - i or any(brand in brands for brand in _AVIF_BRANDS)
-        if kind in (b"meta", b"moov"):
-            return True
         header = 8
         if size == 1:
             if i + 16 > len(prefix):
                 return False
             (size,) = struct.unpack(">Q", prefix[i + 8 : i + 16])
             header = 16
+        if kind == b"ftyp":
+            # A complete `ftyp` without an AVIF brand is refused by libavif (JPEG 2000 has one);
+            # a truncated one is accepted.
+            brands = prefix[i + header : i + size]
+            return size > len(prefix) - i or any(brand in brands for brand in _AVIF_BRANDS)
+        if kind in (b"meta", b"moov"):
+            return True
         if kind == b"uuid":
             header += 16
         if size < header:
