@@ -147,7 +147,7 @@ def disk_bytes(
 
 
 def _digest(relative_path: str) -> bytes:
-    return hashlib.blake2b(relative_path.encode("utf-8"), digest_size=16).digest()
+    return hashlib.blake2b(os.fsencode(relative_path), digest_size=16).digest()
 
 
 def _fstat_readable(path: str) -> os.stat_result:

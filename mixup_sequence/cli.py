@@ -26,7 +26,7 @@ import numpy as np
 from mixup_sequence import __version__, _rng, throughput
 from mixup_sequence.cache import disk_bytes, fill_cache, open_cache, record_bytes
 from mixup_sequence.decode import COLOR_MODES, INTERPOLATIONS
-from mixup_sequence.index import index_directory
+from mixup_sequence.index import display_path, index_directory
 from mixup_sequence.loader import BatchLoader
 from mixup_sequence.mixing import MIX_MODES, MixConfig
 from mixup_sequence.options import DTYPES, PAIRINGS, LoaderOptions
@@ -129,22 +129,28 @@ def _preview(args: argparse.Namespace) -> int:
 def _print_bad(bad: dict[str, str]) -> None:
     print(f"bad files: {len(bad)}")
     for path, reason in bad.items():
-        print(f"  {path}: {reason}")
+        print(f"  {display_path(path)}: {display_path(reason)}")
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    index = index_directory(args.directory, follow_links=args.follow_links)
-    print(f"{index.directory}: {index.samples} images in {index.num_classes} classes")
+    index = index_directory(args.directory, follow_links=args.follow_links, log=False)  # reported below instead
+    print(f"{display_path(index.directory)}: {index.samples} images in {index.num_classes} classes")
     counts = np.bincount(index.labels, minlength=index.num_classes)
     mask = validation_mask(index, args.validation_split) if args.validation_split else None
-    width = max(len(n) for n in index.class_names)
-    for label, name in enumerate(index.class_names):
+    names = [display_path(n) for n in index.class_names]
+    width = max(len(n) for n in names)
+    for label, name in enumerate(names):
         line = f"  {name:<{width}}  {counts[label]:>7}"
         if mask is not None:
             line += f"  (validation {int(mask[index.labels == label].sum())})"
         print(line)
     formats = collections.Counter(os.path.splitext(p)[1].lower() for p in index.relative_paths())
-    print("formats: " + ", ".join(f"{ext} {n}" for ext, n in formats.most_common()))
+    print("formats: " + ", ".join(f"{display_path(ext)} {n}" for ext, n in formats.most_common()))
+    print(f"left out: {index.skipped.total}")
+    for line in index.skipped.describe():
+        print(f"  {line}")
+    for message in index.layout_warnings():
+        print(f"warning: {message}")
     if args.image_size is not None:
         _print_cache_size(index.samples, (args.image_size[0], args.image_size[1]), args.color_mode)
     if args.no_verify:
@@ -369,7 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     preview.set_defaults(run=_preview)
 
     inspect = sub.add_parser(
-        "inspect", help="print classes, counts, formats, image sizes, the split and bad files (exit 1 if any)"
+        "inspect",
+        help="print classes, counts, formats, what was left out and why, image sizes, the split and bad files "
+        "(exit 1 if any)",
     )
     inspect.add_argument("directory", help="folder with one sub-folder per class")
     inspect.add_argument("--validation-split", type=float, default=None)

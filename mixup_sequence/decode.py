@@ -10,7 +10,9 @@ scaled to 8 bits. A JPEG at least twice the output size is decoded at 1/2,
 an area shrink by a non-integer factor (OpenCV's slowest case, and the
 default filter's usual one) runs on a float32 copy, which OpenCV sums
 faster. An image whose header declares more than `max_pixels` pixels is
-refused before any pixel is decoded.
+refused before any pixel is decoded, whatever its format (OpenCV decodes by
+content, so a GIF named `.png` is a GIF), and so is data whose size cannot
+be read from its header. A GIF decodes to its first frame.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import cv2
 import numpy as np
 
 from mixup_sequence.errors import ImageDecodeError
-from mixup_sequence.header import is_jpeg, peek_size, structure_problem
+from mixup_sequence.header import read_headers, size_problem, structure_problem
 
 COLOR_MODES = {"rgb": 3, "grayscale": 1}
 
@@ -36,6 +38,14 @@ _REDUCED_FLAGS = {
     2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
     4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
     8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
+}
+
+# (channels decoded, channels wanted) -> conversion; without an RGB flag OpenCV decodes to BGR.
+_CHANNEL_FIXES = {
+    (3, 1): cv2.COLOR_BGR2GRAY,
+    (4, 1): cv2.COLOR_BGRA2GRAY,
+    (1, 3): cv2.COLOR_GRAY2RGB,
+    (4, 3): cv2.COLOR_RGBA2RGB,
 }
 
 # Pillow refuses images over this many pixels as decompression bombs; so do we by default.
@@ -82,7 +92,9 @@ def decode_bytes(
             DCT scaling, 1/2 to 1/8) that is still at least this size; it is
             faster and needs less memory than decoding in full and resizing.
         max_pixels: Images whose header declares more pixels are refused before
-            decoding (a decompression bomb); None for no limit but OpenCV's own.
+            decoding (a decompression bomb), and so is anything whose size
+            cannot be read from its header (see `header.read_headers`); None
+            for no limit but OpenCV's own.
     """
     if data.size == 0:
         raise ImageDecodeError(path, "the file is empty")
@@ -90,18 +102,19 @@ def decode_bytes(
     problem = structure_problem(head)
     if problem is not None:
         raise ImageDecodeError(path, f"corrupt: {problem}")
-    size = peek_size(head)
     flags = _READ_FLAGS[color_mode]
-    if size is not None:
-        width, height = size
-        if max_pixels is not None and width * height > max_pixels:
-            raise ImageDecodeError(
-                path, f"its header declares {width}x{height} pixels, over the limit max_pixels={max_pixels}"
-            )
-        if image_size is not None and is_jpeg(head):
-            f = reduction_factor(size, image_size)
-            if f > 1:
-                flags = _REDUCED_FLAGS[f] | (cv2.IMREAD_COLOR_RGB if color_mode == "rgb" else 0)
+    if max_pixels is None and image_size is None:
+        headers = []
+    else:
+        headers = read_headers(head)
+    if max_pixels is not None:
+        problem = size_problem(headers, max_pixels)
+        if problem is not None:
+            raise ImageDecodeError(path, problem)
+    if image_size is not None and len(headers) == 1 and headers[0].format == "JPEG" and headers[0].size:
+        f = reduction_factor(headers[0].size, image_size)
+        if f > 1:
+            flags = _REDUCED_FLAGS[f] | (cv2.IMREAD_COLOR_RGB if color_mode == "rgb" else 0)
     try:
         image = cv2.imdecode(data, flags)
     except cv2.error as e:
@@ -110,6 +123,12 @@ def decode_bytes(
         raise ImageDecodeError(path, "not a supported image, or the data is corrupt")
     if image.ndim == 2:
         image = image[:, :, None]
+    channels = COLOR_MODES[color_mode]
+    if image.shape[2] != channels:  # a decoder that ignores the mode asked for (OpenCV 5's PFM reader)
+        fix = _CHANNEL_FIXES.get((image.shape[2], channels))
+        if fix is None:
+            raise ImageDecodeError(path, f"decoded to {image.shape[2]} channels; {color_mode!r} needs {channels}")
+        image = cv2.cvtColor(image, fix).reshape(*image.shape[:2], channels)
     return image
 
 

@@ -1,7 +1,9 @@
 """Stratified, seed-independent train/validation split.
 
 The rule: within each class, files are ranked by a hash of their path
-relative to the root directory (BLAKE2b, 64 bits), and the
+relative to the root directory (BLAKE2b, 64 bits, of the path's bytes as
+the file system gives them, "/" separators: UTF-8 for UTF-8 names, and the
+same bytes every time for names that are not), and the
 `round(validation_split * n_class)` lowest-ranked files form the
 validation subset. The assignment depends on neither a seed nor the order
 in which files were found, so a "training" and a "validation" object made
@@ -22,16 +24,19 @@ from mixup_sequence.index import FolderIndex
 SUBSETS = ("training", "validation")
 
 
-def _path_rank_keys(relative_paths: list[str]) -> np.ndarray:
+def _path_rank_keys(index: FolderIndex) -> np.ndarray:
     return np.array(
-        [int.from_bytes(hashlib.blake2b(p.encode("utf-8"), digest_size=8).digest(), "big") for p in relative_paths],
+        [
+            int.from_bytes(hashlib.blake2b(index.relative_path_bytes(k), digest_size=8).digest(), "big")
+            for k in range(index.samples)
+        ],
         dtype=np.uint64,
     )
 
 
 def validation_mask(index: FolderIndex, validation_split: float) -> np.ndarray:
     """Returns a boolean array, True for files in the validation subset."""
-    keys = _path_rank_keys(index.relative_paths())
+    keys = _path_rank_keys(index)
     mask = np.zeros(index.samples, dtype=bool)
     for label in range(index.num_classes):
         members = np.flatnonzero(index.labels == label)

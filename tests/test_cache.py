@@ -606,3 +606,23 @@ def test_bench_reads_from_the_cache(textured_tree, tmp_path, capsys):
     assert [row.split()[0] for row in table] == ["serial", "serial+cache"]  # uncached beside cached
     assert all(float(row.split()[4]) > 0 for row in table)
     assert len(records(ImageCache(tmp_path / "c", (8, 8)))) > 0
+
+
+def test_names_that_are_not_utf8_are_cached(tmp_path):
+    root = os.fsencode(tmp_path / "data")
+    rng = np.random.default_rng(3)
+    for folder in (b"caf\xe9", b"plain"):
+        try:
+            os.makedirs(os.path.join(root, folder))
+        except OSError:
+            pytest.skip("this file system refuses names that are not valid UTF-8")
+        for name in (b"a\xe9.png", b"b.png"):
+            with open(os.path.join(root, folder, name), "wb") as f:
+                f.write(cv2.imencode(".png", rng.integers(0, 256, (12, 10, 3), dtype=np.uint8))[1].tobytes())
+    index = index_directory(os.fsdecode(root))
+    options = LoaderOptions(batch_size=4, image_size=(8, 8))
+    plain = BatchLoader(index, options, 1, mix=MixConfig(mixup_alpha=0.4))
+    cached = plain.with_cache(open_cache(tmp_path / "c", options, index))
+    for epoch in (0, 1):  # the first fills the cache, the second reads it
+        np.testing.assert_array_equal(cached.load_batch(epoch, 0)[0], plain.load_batch(epoch, 0)[0])
+    assert len(records(cached.cache)) == 4
