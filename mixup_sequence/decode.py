@@ -10,7 +10,8 @@ scaled to 8 bits. A JPEG at least twice the output size is decoded at 1/2,
 an area shrink by a non-integer factor (OpenCV's slowest case, and the
 default filter's usual one) runs on a float32 copy, which OpenCV sums
 faster. An image whose header declares more than `max_pixels` pixels is
-refused before any pixel is decoded.
+refused before any pixel is decoded. `load_decoded` stops before the
+resize, for pipelines that crop and resize themselves.
 """
 
 from __future__ import annotations
@@ -177,3 +178,32 @@ def load_image(
     """
     image = decode_bytes(read_bytes(path), path, color_mode, image_size, max_pixels)
     return resize(image, image_size, interpolation)
+
+
+def load_decoded(
+    path: str,
+    image_size: tuple[int, int],
+    color_mode: str = "rgb",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Reads and decodes one image file without resizing it (for `augment_input="decoded"`).
+
+    A JPEG at least twice `image_size` is decoded at the reduced scale (1/2,
+    1/4 or 1/8) whose both sides still reach `max(image_size)`, in either
+    orientation, so a crop of it at `image_size` needs no enlargement; other
+    images, and smaller JPEGs, come at full size.
+
+    Args:
+        path: The image file.
+        image_size: `(height, width)` the image will be cropped or resized to.
+        color_mode: `"rgb"` or `"grayscale"`.
+        max_pixels: Refuse images larger than this (see `decode_bytes`).
+
+    Returns:
+        `uint8` array of shape `(height, width, 3 or 1)`, the image's own size
+        (or its reduced JPEG scale).
+
+    Raises:
+        ImageDecodeError: The file is missing, unreadable, too large or not an image.
+    """
+    return decode_bytes(read_bytes(path), path, color_mode, image_size, max_pixels)
