@@ -9,8 +9,9 @@ NumPy's rounding: `(x - mean) / std`, not a multiplication by `1 / std`.
 The loop runs a row at a time over a `(height, width * channels)` view, with
 `mean` and `std` repeated along a row: NumPy then works on contiguous rows
 instead of broadcasting over a 3-element axis, and a row stays in the CPU's
-caches between the two operations (about 10x faster than `x -= mean;
-x /= std` on a 64x224x224x3 batch here, with identical results).
+caches between the two operations. Timed once on this machine (2 shared
+cores), a 64x224x224x3 batch took 7 ms this way against 83 ms for
+`x -= mean; x /= std`, with identical results.
 """
 
 from __future__ import annotations

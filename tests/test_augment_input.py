@@ -1,6 +1,9 @@
 """`augment_input="decoded"`: pipelines that crop and resize the decoded image themselves."""
 
+import errno
+import multiprocessing
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import albumentations as A
 import cv2
@@ -9,7 +12,7 @@ import pytest
 
 from mixup_sequence import _rng, index_directory
 from mixup_sequence import decode as decode_module
-from mixup_sequence.cache import HEADER_BYTES, ImageCache, fill_cache, open_cache
+from mixup_sequence.cache import HEADER_BYTES, CacheSpaceError, ImageCache, fill_cache, open_cache
 from mixup_sequence.decode import load_decoded, reduction_factor
 from mixup_sequence.loader import BatchLoader
 from mixup_sequence.mixing import MixConfig
@@ -154,9 +157,6 @@ def test_random_resized_crop_gives_image_size_deterministically(photo_tree):
 
 @pytest.mark.parametrize("pairing", ["batch", "dataset"])
 def test_threads_and_processes_agree_with_serial(photo_tree, pairing):
-    import multiprocessing
-    from concurrent.futures import ThreadPoolExecutor
-
     loader = make_loader(photo_tree, pairing=pairing)
     reference = all_batches(loader, 3)
     with ThreadPoolExecutor(2) as pool:
@@ -296,3 +296,38 @@ def test_a_loader_refuses_a_cache_of_the_other_mode(photo_tree, tmp_path):
         BatchLoader(index, LoaderOptions(image_size=SIZE), 1, cache=decoded)
     # In decoded mode the resize filter plays no part, so a cache made with another one serves.
     BatchLoader(index, LoaderOptions(image_size=SIZE, augment_input="decoded"), 1, crop_pipeline(), cache=decoded)
+
+
+def test_decoded_space_is_checked_by_files_up_front_and_by_bytes_on_write(photo_tree, tmp_path, monkeypatch):
+    index = index_directory(photo_tree)  # 12 files
+    opts = LoaderOptions(image_size=SIZE, augment_input="decoded")
+    real = os.statvfs
+
+    def statvfs(free_blocks, inodes):
+        def fake(path):
+            s = real(path)
+            return os.statvfs_result(
+                (s.f_bsize, 4096, s.f_blocks, free_blocks, free_blocks, 10**6, inodes, inodes, s.f_flag, s.f_namemax)
+            )
+
+        return fake
+
+    monkeypatch.setattr(os, "statvfs", statvfs(free_blocks=1, inodes=10**6))
+    cache = open_cache(tmp_path / "c", opts, index)  # sizes are unknown until decoded: not refused on bytes
+    monkeypatch.setattr(os, "statvfs", statvfs(free_blocks=1, inodes=3))
+    with pytest.raises(CacheSpaceError, match="needs 12 more files.*3 free inodes"):
+        open_cache(tmp_path / "c", opts, index)
+    monkeypatch.setattr(os, "statvfs", real)
+    real_open = os.open
+
+    def full(file, flags, *args, **kwargs):
+        if os.fspath(file).startswith(os.path.join(cache.path, "tmp")):
+            raise OSError(errno.ENOSPC, "No space left on device", os.fspath(file))
+        return real_open(file, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", full)
+    path = str(photo_tree / "a" / "p.png")
+    with pytest.raises(CacheSpaceError) as info:
+        cache.load("a/p.png", path)
+    assert info.value.needed == HEADER_BYTES + 70 * 90 * 3
+    assert f"a record needs {HEADER_BYTES + 70 * 90 * 3:,} bytes" in str(info.value)
