@@ -47,6 +47,15 @@ known from the number of files (`disk_bytes`); `check_space` raises
 `CacheSpaceError` (bytes needed, bytes free) before the first record is
 written if the disk cannot hold the missing ones.
 
+Decoded images (`augment_input="decoded"`). For pipelines that crop and
+resize themselves, the record holds the image as `decode.load_decoded`
+makes it: not resized, at the file's own size (a large JPEG at the reduced
+scale that still covers `image_size`), so the records vary in size; the
+header's shape says which. Their directory is
+`HxW-rgb-decoded-<hash>/` (the interpolation plays no part). Their total
+size is known only once written: `check_space` checks the inodes only, and
+a full disk raises `CacheSpaceError` when a record cannot be written.
+
 Why one file per record and not one preallocated file of slots: a slot
 file is keyed by position (adding a file moves the others), needs a
 "filled" marker per slot written after its pixels, and makes concurrent
@@ -83,7 +92,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import cv2
 import numpy as np
 
-from mixup_sequence.decode import COLOR_MODES, DEFAULT_MAX_PIXELS, load_image
+from mixup_sequence.decode import COLOR_MODES, DEFAULT_MAX_PIXELS, load_decoded, load_image
 from mixup_sequence.errors import FileError, ImageDecodeError
 from mixup_sequence.index import FolderIndex
 from mixup_sequence.options import LoaderOptions
@@ -96,6 +105,8 @@ FORMAT_VERSION = 1
 _MAGIC = b"MXSQ"
 # magic, format, blake2b-128 of the relative path, file size, file mtime_ns, height, width, channels
 _KEY = struct.Struct("<4sI16sQqIII")
+_SHAPE = struct.Struct("<III")  # the key's last three fields
+_FILE_KEY_BYTES = _KEY.size - _SHAPE.size  # the key without the shape: which file, in which state
 _LIMIT = struct.Struct("<Q")  # the max_pixels limit the record was decoded under
 HEADER_BYTES = 64
 _NO_LIMIT = 2**64 - 1  # max_pixels=None
@@ -142,8 +153,12 @@ def disk_bytes(
     records: int, image_size: tuple[int, int], color_mode: str = "rgb", block: int = DEFAULT_BLOCK_BYTES
 ) -> int:
     """What `records` records take on a file system of `block`-byte blocks (an estimate of the folders included)."""
-    per_record = -(-record_bytes(image_size, color_mode) // block) * block + _ENTRY_BYTES
-    return records * per_record
+    return records * _on_disk(record_bytes(image_size, color_mode), block)
+
+
+def _on_disk(size: int, block: int = DEFAULT_BLOCK_BYTES) -> int:
+    """What one record of `size` bytes takes on disk: whole blocks, and its share of a folder."""
+    return -(-size // block) * block + _ENTRY_BYTES
 
 
 def _digest(relative_path: str) -> bytes:
@@ -175,6 +190,26 @@ def _read_into(path: str, buffer: np.ndarray) -> int:
         os.close(fd)
 
 
+def _read_whole(path: str, limit: int) -> np.ndarray | None:
+    """A file's bytes (as it is when opened), or None if it is larger than `limit` bytes."""
+    fd = os.open(path, os.O_RDONLY | _O_BINARY)
+    try:
+        size = os.fstat(fd).st_size
+        if size > limit:
+            return None
+        buffer = np.empty(size, dtype=np.uint8)
+        view = buffer.data
+        done = 0
+        while done < size:
+            n = os.readv(fd, [view[done:]])
+            if n == 0:
+                break
+            done += n
+        return buffer[:done]
+    finally:
+        os.close(fd)
+
+
 class ImageCache:
     """Records of decoded, resized uint8 images for one set of settings (see the module docs).
 
@@ -195,7 +230,10 @@ class ImageCache:
             other's records (correct, but decoded again): give each its own.
         image_size: `(height, width)` of the images.
         color_mode: `"rgb"` or `"grayscale"`.
-        interpolation: The resize filter (see `decode.INTERPOLATIONS`).
+        interpolation: The resize filter (see `decode.INTERPOLATIONS`);
+            unused with `augment_input="decoded"`.
+        augment_input: `"resized"` (records of `image_size`) or `"decoded"`
+            (records of the decoded, unresized images; see the module docs).
     """
 
     def __init__(
@@ -204,36 +242,53 @@ class ImageCache:
         image_size: tuple[int, int],
         color_mode: str = "rgb",
         interpolation: str = "area",
+        augment_input: str = LoaderOptions.augment_input,
     ):
         if not isinstance(directory, (str, os.PathLike)) or not os.fspath(directory):
             raise TypeError(f"`cache` must be a directory path (str or os.PathLike). Received: cache={directory!r}")
         # The same checks (and messages) as the sequences' arguments.
-        checked = LoaderOptions(image_size=image_size, color_mode=color_mode, interpolation=interpolation)
+        checked = LoaderOptions(
+            image_size=image_size, color_mode=color_mode, interpolation=interpolation, augment_input=augment_input
+        )
         self.directory = os.fspath(directory)
         self.image_size = checked.image_size
         self.color_mode = color_mode
         self.interpolation = interpolation
-        self.shape = (*self.image_size, COLOR_MODES[color_mode])
-        self.record_bytes = record_bytes(self.image_size, color_mode)
-        self.settings = {
+        self.augment_input = augment_input
+        self.decoded = augment_input == "decoded"
+        self.channels = COLOR_MODES[color_mode]
+        # Records of decoded images vary in size: no fixed shape or size.
+        self.shape: tuple[int, int, int] | None = None if self.decoded else (*self.image_size, self.channels)
+        self.record_bytes: int | None = None if self.decoded else record_bytes(self.image_size, color_mode)
+        self.settings: dict[str, object] = {
             "format": FORMAT_VERSION,
             "image_size": list(self.image_size),
             "color_mode": color_mode,
             "interpolation": interpolation,
             "opencv": cv2.__version__,
         }
+        if self.decoded:  # (the resized settings, and so their directories, stay as they were)
+            del self.settings["interpolation"]
+            self.settings["augment_input"] = "decoded"
         blob = json.dumps(self.settings, sort_keys=True).encode()
         self.key = hashlib.blake2b(blob, digest_size=6).hexdigest()
         height, width = self.image_size
-        self.path = os.path.join(self.directory, f"{height}x{width}-{color_mode}-{interpolation}-{self.key}")
+        kind = "decoded" if self.decoded else interpolation
+        self.path = os.path.join(self.directory, f"{height}x{width}-{color_mode}-{kind}-{self.key}")
         self._records = os.path.join(self.path, "records")
         self._tmp = os.path.join(self.path, "tmp")
 
     def __repr__(self) -> str:
         return (
             f"ImageCache(path={self.path!r}, image_size={self.image_size}, color_mode={self.color_mode!r}, "
-            f"interpolation={self.interpolation!r})"
+            f"interpolation={self.interpolation!r}, augment_input={self.augment_input!r})"
         )
+
+    def serves(self, image_size: tuple[int, int], color_mode: str, interpolation: str, augment_input: str) -> bool:
+        """Whether this cache holds the pixels a loader with these settings reads."""
+        if (tuple(image_size), color_mode, augment_input) != (self.image_size, self.color_mode, self.augment_input):
+            return False
+        return self.decoded or interpolation == self.interpolation
 
     # --- the directory -------------------------------------------------------------
     def open(self) -> ImageCache:
@@ -280,8 +335,8 @@ class ImageCache:
                 except OSError:
                     pass  # another process removed it first
 
-    def _error(self, e: OSError, where: str) -> CacheError:
-        """A `CacheError` for a failed write at `where`, saying what to do."""
+    def _error(self, e: OSError, where: str, size: int | None = None) -> CacheError:
+        """A `CacheError` for a failed write at `where` (of a `size`-byte record), saying what to do."""
         received = f"Received: cache={self.directory!r}"
         if isinstance(e, FileNotFoundError) or e.errno == errno.ENOENT:
             return CacheError(
@@ -297,12 +352,13 @@ class ImageCache:
             )
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
             free = self._free_bytes()
+            needed = size if size is not None else self.record_bytes or 0
             return CacheSpaceError(
                 self.path,
                 f"The disk of the image cache {self.path!r} is full ({e.strerror}): a record needs "
-                f"{self.record_bytes:,} bytes, {free:,} bytes are free. Free some space, pass another `cache` "
+                f"{needed:,} bytes, {free:,} bytes are free. Free some space, pass another `cache` "
                 f"directory, or cache=None. {received}",
-                needed=self.record_bytes,
+                needed=needed,
                 free=free,
             )
         return CacheError(self.path, f"Could not write the image cache at {where!r}: {e}. {received}")
@@ -344,21 +400,40 @@ class ImageCache:
         name = digest.hex()
         return f"{self._records}{os.sep}{name[:2]}{os.sep}{name[2:]}"
 
-    def _key(self, digest: bytes, st: os.stat_result) -> bytes:
-        return _KEY.pack(_MAGIC, FORMAT_VERSION, digest, st.st_size, st.st_mtime_ns, *self.shape)
+    def _key(self, digest: bytes, st: os.stat_result, shape: tuple[int, ...] = (0, 0, 0)) -> bytes:
+        """The header's key for a file in state `st` and an image of `shape` (fixed-size records: `self.shape`)."""
+        return _KEY.pack(_MAGIC, FORMAT_VERSION, digest, st.st_size, st.st_mtime_ns, *(self.shape or shape))
 
     def _read(self, record: str, key: bytes, limit: int) -> np.ndarray | None:
-        """The record's image if it is whole and its header matches `key` and `limit`, else None."""
-        buffer = np.empty(self.record_bytes, dtype=np.uint8)
+        """The record's image if it is whole and its header matches `key` and `limit`, else None.
+
+        Records of decoded images match on the key without the shape, and
+        must hold exactly the pixels their header's shape says.
+        """
         try:
-            n = _read_into(record, buffer)
+            if self.record_bytes is not None:
+                buffer = np.empty(self.record_bytes, dtype=np.uint8)
+                if _read_into(record, buffer) != self.record_bytes:
+                    return None
+            else:
+                # No image over the pixel limit in force was ever written: a larger file is not one of ours.
+                whole = _read_whole(record, HEADER_BYTES + limit * self.channels)
+                if whole is None or len(whole) < HEADER_BYTES:
+                    return None
+                buffer = whole
         except OSError:
             return None  # missing or unreadable: decode again
-        if n != self.record_bytes or buffer[: _KEY.size].tobytes() != key:
+        if buffer[:_FILE_KEY_BYTES].tobytes() != key[:_FILE_KEY_BYTES]:
+            return None
+        shape = _SHAPE.unpack_from(buffer.data, _FILE_KEY_BYTES)
+        if self.shape is not None and shape != self.shape:
+            return None
+        height, width, channels = shape
+        if channels != self.channels or len(buffer) != HEADER_BYTES + height * width * channels:
             return None
         if limit < _LIMIT.unpack_from(buffer.data, _KEY.size)[0]:
             return None  # decoded under a looser max_pixels: the current limit might refuse the file
-        return buffer[HEADER_BYTES:].reshape(self.shape)
+        return buffer[HEADER_BYTES:].reshape(shape)
 
     def read(self, relative_path: str, path: str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray | None:
         """The cached image of `path` if its record is valid for the file as it is now, else None."""
@@ -398,27 +473,38 @@ class ImageCache:
             return image, False
         image = np.ascontiguousarray(self._decode(path, max_pixels))
         header = bytearray(HEADER_BYTES)
-        header[: _KEY.size] = key
+        header[: _KEY.size] = self._key(digest, st, image.shape)
         _LIMIT.pack_into(header, _KEY.size, limit)
         try:
             self._write_atomically(record, header, image.data.cast("B"))
         except OSError as e:
-            raise self._error(e, record) from e
+            raise self._error(e, record, HEADER_BYTES + image.nbytes) from e
         return image, True
 
     def load(self, relative_path: str, path: str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
         """The uint8 image of `path`, as `decode.load_image` makes it: from its record, or decoded and written.
 
-        See `fetch`.
+        With `augment_input="decoded"`, as `decode.load_decoded` makes it. See `fetch`.
         """
         return self.fetch(relative_path, path, max_pixels)[0]
 
     def _decode(self, path: str, max_pixels: int | None) -> np.ndarray:
+        if self.decoded:
+            return load_decoded(path, self.image_size, self.color_mode, max_pixels)
         return load_image(path, self.image_size, self.color_mode, self.interpolation, max_pixels)
 
     # --- space -----------------------------------------------------------------------
     def disk_bytes(self, records: int, block: int = DEFAULT_BLOCK_BYTES) -> int:
-        """What `records` records take on disk (see the module function)."""
+        """What `records` records take on disk (see the module function).
+
+        Raises:
+            ValueError: With `augment_input="decoded"`, whose records vary in size.
+        """
+        if self.decoded:
+            raise ValueError(
+                'Records of decoded images (augment_input="decoded") vary in size: their total is known only '
+                f"once written (see `fill_cache`'s summary). Received: cache={self!r}"
+            )
         return disk_bytes(records, self.image_size, self.color_mode, block)
 
     def missing(self, index: FolderIndex) -> list[int]:
@@ -438,15 +524,21 @@ class ImageCache:
         block = usage.f_frsize or DEFAULT_BLOCK_BYTES
         free = usage.f_bavail * block
         files = usage.f_favail if usage.f_files else None  # some file systems report no inode count
-        if self.disk_bytes(index.samples, block) <= free and (files is None or index.samples <= files):
+        if self.decoded:  # sizes unknown until decoded: inodes only (a full disk raises on write)
+            if files is None or index.samples <= files:
+                return
+            missing = len(self.missing(index))
+            needed = 0
+        elif self.disk_bytes(index.samples, block) <= free and (files is None or index.samples <= files):
             return
-        missing = len(self.missing(index))
-        needed = self.disk_bytes(missing, block)
+        else:
+            missing = len(self.missing(index))
+            needed = self.disk_bytes(missing, block)
         if needed > free:
             raise CacheSpaceError(
                 self.path,
                 f"The image cache {self.path!r} needs {needed:,} bytes more for {missing:,} of {index.samples:,} "
-                f"images ({self.record_bytes:,} bytes a record), but its disk has {free:,} bytes free. Free some "
+                f"images ({self.record_bytes or 0:,} bytes a record), but its disk has {free:,} bytes free. Free some "
                 f"space, pass a `cache` directory on another disk, a smaller `image_size`, or cache=None. "
                 f"Received: cache={self.directory!r}",
                 needed=needed,
@@ -477,7 +569,7 @@ def _check_outside_classes(cache: ImageCache, index: FolderIndex) -> None:
 
 def open_cache(directory: str | os.PathLike, options: LoaderOptions, index: FolderIndex) -> ImageCache:
     """An opened `ImageCache` for `options`' pixels, with room checked for `index`'s missing records."""
-    cache = ImageCache(directory, options.image_size, options.color_mode, options.interpolation)
+    cache = ImageCache(directory, options.image_size, options.color_mode, options.interpolation, options.augment_input)
     _check_outside_classes(cache, index)
     cache.open()
     cache.check_space(index)
@@ -494,7 +586,8 @@ class CacheSummary:
         written: Records decoded and written now.
         present: Records that were already valid.
         bad: `{path: reason}` of files that could not be decoded (not cached).
-        disk_bytes: What the full cache takes on disk (an estimate of the folders included).
+        disk_bytes: What the full cache takes on disk (an estimate of the folders included;
+            with decoded images, the records of the files that decoded).
         seconds: How long it took.
     """
 
@@ -548,23 +641,26 @@ def fill_cache(
     cache.check_space(index)
     workers = workers or os.cpu_count() or 1
 
-    def one(k: int) -> tuple[bool, tuple[str, str] | None]:
+    def one(k: int) -> tuple[bool, int, tuple[str, str] | None]:
         try:
-            return cache.fetch(index.relative_path(k), index.path(k), max_pixels)[1], None
+            image, was_written = cache.fetch(index.relative_path(k), index.path(k), max_pixels)
+            return was_written, HEADER_BYTES + image.nbytes, None
         except ImageDecodeError as e:
-            return False, (e.filename, e.reason)
+            return False, 0, (e.filename, e.reason)
 
-    written = present = 0
+    written = present = on_disk = 0
     bad: dict[str, str] = {}
     bar = Progress(index.samples, "cache", progress)
     with ThreadPoolExecutor(workers) as pool:
-        for was_written, failure in _bounded_map(pool, one, range(index.samples), 4 * workers):
+        for was_written, size, failure in _bounded_map(pool, one, range(index.samples), 4 * workers):
             if failure is not None:
                 bad[failure[0]] = failure[1]
-            elif was_written:
-                written += 1
             else:
-                present += 1
+                on_disk += _on_disk(size)
+                if was_written:
+                    written += 1
+                else:
+                    present += 1
             bar.update()
     return CacheSummary(
         cache.path,
@@ -572,6 +668,6 @@ def fill_cache(
         written,
         present,
         bad,
-        cache.disk_bytes(index.samples),
+        on_disk if cache.decoded else cache.disk_bytes(index.samples),
         time.perf_counter() - start,
     )

@@ -12,7 +12,8 @@ default filter's usual one) runs on a float32 copy, which OpenCV sums
 faster. An image whose header declares more than `max_pixels` pixels is
 refused before any pixel is decoded, whatever its format (OpenCV decodes by
 content, so a GIF named `.png` is a GIF), and so is data whose size cannot
-be read from its header. A GIF decodes to its first frame.
+be read from its header. A GIF decodes to its first frame. `load_decoded`
+stops before the resize, for pipelines that crop and resize themselves.
 """
 
 from __future__ import annotations
@@ -196,3 +197,32 @@ def load_image(
     """
     image = decode_bytes(read_bytes(path), path, color_mode, image_size, max_pixels)
     return resize(image, image_size, interpolation)
+
+
+def load_decoded(
+    path: str,
+    image_size: tuple[int, int],
+    color_mode: str = "rgb",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Reads and decodes one image file without resizing it (for `augment_input="decoded"`).
+
+    A JPEG at least twice `image_size` is decoded at the reduced scale (1/2,
+    1/4 or 1/8) whose both sides still reach `max(image_size)`, in either
+    orientation, so a crop of it at `image_size` needs no enlargement; other
+    images, and smaller JPEGs, come at full size.
+
+    Args:
+        path: The image file.
+        image_size: `(height, width)` the image will be cropped or resized to.
+        color_mode: `"rgb"` or `"grayscale"`.
+        max_pixels: Refuse images larger than this (see `decode_bytes`).
+
+    Returns:
+        `uint8` array of shape `(height, width, 3 or 1)`, the image's own size
+        (or its reduced JPEG scale).
+
+    Raises:
+        ImageDecodeError: The file is missing, unreadable, too large or not an image.
+    """
+    return decode_bytes(read_bytes(path), path, color_mode, image_size, max_pixels)

@@ -5,7 +5,8 @@ The loader ties the stages together, without Keras:
 1. plan (`plan.py`): which samples, which partners, which mixing parameters;
 2. read (`reader.py`): decode (or replace) and augment each sample;
 3. mix (`mixing.py`): write each row from its image and its partner's, and
-   make the soft labels.
+   make the soft labels; then, with `mean`/`std`, normalize the float32
+   batch (`normalize.py`).
 
 So the whole batch path is testable (and usable) on its own. The Keras
 `PyDataset` in `sequence.py` only adds epoch bookkeeping and workers. The
@@ -24,6 +25,7 @@ from mixup_sequence import _rng, mixing
 from mixup_sequence.augment import Augmenter
 from mixup_sequence.cache import ImageCache
 from mixup_sequence.index import FolderIndex
+from mixup_sequence.normalize import Normalizer
 from mixup_sequence.options import LoaderOptions
 from mixup_sequence.plan import BatchPlan, Sampler
 from mixup_sequence.reader import Reader, Report
@@ -58,11 +60,15 @@ class BatchLoader:
         self.options = options
         self.seed = seed
         augmenter = augment if augment is None or isinstance(augment, Augmenter) else Augmenter(augment)
-        self.sampler = Sampler(index.samples, options, seed, mix)
+        self.sampler = Sampler(index.samples, options, seed, mix, labels=index.labels)
         self.reader = Reader(index, options, seed, augmenter, cache)
         self.mix_config = mix  # as given, also when it disables mixing (its label smoothing still applies)
         self.label_smoothing = mix.label_smoothing if mix is not None else 0.0
         self.value_range = cast("tuple[float, float]", options.value_range)  # LoaderOptions resolves None
+        # LoaderOptions resolves `mean` and `std` together: both None, or one value per channel each.
+        self.normalizer: Normalizer | None = None
+        if options.mean is not None and options.std is not None:
+            self.normalizer = Normalizer(options.mean, options.std)
 
     def with_mixing(self, mix: mixing.MixConfig | None, pairing: str = LoaderOptions.pairing) -> BatchLoader:
         """Returns a loader of the same files, options and seed that mixes with `mix`."""
@@ -112,6 +118,8 @@ class BatchLoader:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Returns batch `i` of `epoch` as `(x, y)`: images of `options.dtype`, float32 soft labels.
 
+        With `options.mean`/`std`, `x` is normalized after mixing (`normalize.py`).
+
         Args:
             epoch: The epoch.
             i: The batch index within the epoch.
@@ -131,6 +139,8 @@ class BatchLoader:
         else:
             partner_labels = self.index.labels[plan.partners]
             self._load_with_partners(plan, x, report)
+        if self.normalizer is not None:
+            self.normalizer(x)
         y = mixing.mix_labels(labels, partner_labels, plan.params, self.index.num_classes, self.label_smoothing)
         if out is not None:
             out[1][:n] = y

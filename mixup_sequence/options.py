@@ -6,6 +6,9 @@ import dataclasses
 import multiprocessing
 import numbers
 import os
+from collections.abc import Sequence
+
+import numpy as np
 
 from mixup_sequence.decode import COLOR_MODES, DEFAULT_MAX_PIXELS, INTERPOLATIONS
 from mixup_sequence.split import SUBSETS
@@ -13,6 +16,8 @@ from mixup_sequence.split import SUBSETS
 PAIRINGS = ("batch", "dataset")
 DTYPES = ("float32", "uint8")
 ON_ERROR = ("raise", "skip")
+AUGMENT_INPUTS = ("resized", "decoded")
+BALANCES = ("class",)
 
 
 def _is_int(value: object) -> bool:
@@ -41,6 +46,12 @@ class LoaderOptions:
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     shard_index: int = 0
     num_shards: int = 1
+    augment_input: str = "resized"
+    mean: float | Sequence[float] | None = None  # resolved to one float per channel (a tuple)
+    std: float | Sequence[float] | None = None
+    balance: str | None = None
+    # An array: left out of `==`, hashing and the repr (one weight per sample).
+    sample_weights: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not _is_int(self.batch_size) or self.batch_size < 1:
@@ -106,6 +117,110 @@ class LoaderOptions:
         for name in ("shuffle", "drop_remainder"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be a bool. Received: {name}={getattr(self, name)!r}")
+        if self.augment_input not in AUGMENT_INPUTS:
+            raise ValueError(
+                f"`augment_input` must be one of {AUGMENT_INPUTS}. Received: augment_input={self.augment_input!r}"
+            )
+        self._check_normalization()
+        self._check_sampling()
+
+    def _check_normalization(self) -> None:
+        """Resolves `mean` and `std` to one float per channel (both None: no normalization)."""
+        if self.mean is None and self.std is None:
+            return
+        if self.dtype == "uint8":
+            raise ValueError(
+                '`mean` and `std` normalize float32 batches; with dtype="uint8" the pixels are not rescaled, so '
+                "normalize in the model instead (e.g. keras.layers.Normalization(mean=..., variance=std**2) after "
+                f"Rescaling), or use dtype=\"float32\". Received: dtype='uint8', mean={self.mean!r}, std={self.std!r}"
+            )
+        channels = COLOR_MODES[self.color_mode]
+        for name, default in (("mean", 0.0), ("std", 1.0)):
+            value = getattr(self, name)
+            resolved = _per_channel(value, default, channels)
+            if resolved is None or (name == "std" and not all(v > 0 for v in resolved)):
+                need = "> 0" if name == "std" else ""
+                raise ValueError(
+                    f"`{name}` must be None, a finite number{' ' + need if need else ''} or {channels} of them "
+                    f"(one per channel of color_mode={self.color_mode!r}), in the units of `value_range`. "
+                    f"Received: {name}={value!r}"
+                )
+            object.__setattr__(self, name, resolved)
+
+    def _check_sampling(self) -> None:
+        """Checks `balance` and `sample_weights`, and stores the weights as a read-only float64 array."""
+        if self.balance is not None and self.balance not in BALANCES:
+            raise ValueError(f"`balance` must be None or one of {BALANCES}. Received: balance={self.balance!r}")
+        weights = self.sample_weights
+        if weights is not None:
+            checked = _weights(weights)
+            if checked is None:
+                raise ValueError(
+                    "`sample_weights` must be a 1-D array of finite numbers >= 0, not all 0: one weight per "
+                    f"sample, aligned with `filepaths`. Received: sample_weights={_summary(weights)}"
+                )
+            object.__setattr__(self, "sample_weights", checked)
+        if (self.balance is not None or weights is not None) and not self.shuffle:
+            raise ValueError(
+                "`balance` and `sample_weights` draw each epoch's samples at random (with replacement), so they "
+                "need shuffle=True. Received: shuffle=False, "
+                f"balance={self.balance!r}, sample_weights={'None' if weights is None else 'given'}"
+            )
+
+
+def _per_channel(value: object, default: float, channels: int) -> tuple[float, ...] | None:
+    """`value` as one finite float per channel (a number is repeated), or None if it is not one."""
+    if value is None:
+        return (default,) * channels
+    if isinstance(value, bool) or isinstance(value, (str, bytes)):
+        return None
+    if isinstance(value, numbers.Real):
+        value = (value,) * channels
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if array.shape != (channels,) or not np.isfinite(array).all():
+        return None
+    return tuple(float(v) for v in array)
+
+
+def _weights(value: object) -> np.ndarray | None:
+    """`value` as a read-only 1-D float64 array of finite weights >= 0 with a positive sum, or None."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return None
+    if array.dtype.kind not in "iuf" or array.ndim != 1 or array.size == 0:
+        return None
+    array = np.array(array, dtype=np.float64)  # a copy: later changes to the caller's array do not reach us
+    if not np.isfinite(array).all() or (array < 0).any() or not array.sum() > 0:
+        return None
+    array.flags.writeable = False
+    return array
+
+
+def _summary(value: object) -> str:
+    """A short description of a received array-like, for error messages."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    if array.dtype == object and array.ndim == 0:
+        return repr(value)
+    text = np.array2string(array, threshold=6, edgeitems=3)
+    return f"{text} (shape {array.shape}, dtype {array.dtype})"
+
+
+def check_augment(options: LoaderOptions, augment: object) -> None:
+    """Checks that `augment_input="decoded"` comes with a pipeline that makes `image_size` images."""
+    if options.augment_input == "decoded" and augment is None:
+        raise ValueError(
+            '`augment_input="decoded"` hands each decoded image, at its own size, to `augment`, which must '
+            "return `image_size`: pass an `augment` pipeline that crops or resizes (e.g. "
+            f'A.RandomResizedCrop(size={options.image_size})), or leave augment_input="resized". '
+            "Received: augment=None"
+        )
 
 
 def check_pairing(pairing: object) -> None:

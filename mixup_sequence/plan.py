@@ -7,10 +7,12 @@ file, so every plan is cheap to make and to test; the reader (`reader.py`)
 and the mixers (`mixing.py`) carry it out.
 
 Keys of the random streams (see `_rng`):
-- the sample order of epoch `e`: `(seed, ORDER, e)`;
+- the sample order of epoch `e`: `(seed, ORDER, e)` (a permutation; with
+  `balance` or `sample_weights`, `samples` weighted draws with replacement);
 - the mixing parameters of batch `i` in epoch `e`: `(seed, MIX, e, i)` (with
   shards, `i * num_shards + shard_index` in place of `i`);
-- with `pairing="dataset"`, the partner order of epoch `e`: `(seed, PARTNER_ORDER, e)`.
+- with `pairing="dataset"`, the partner order of epoch `e`: `(seed, PARTNER_ORDER, e)`
+  (drawn like the sample order).
 """
 
 from __future__ import annotations
@@ -52,14 +54,29 @@ class Sampler(PerThread):
         options: A `LoaderOptions`.
         seed: An integer seed.
         mix: A `MixConfig`, or None for unmixed batches.
+        labels: The samples' integer labels (needed by `balance="class"`).
+
+    Attributes:
+        probabilities: With `balance` or `sample_weights`, each sample's
+            chance to be drawn at each of an epoch's draws
+            (`sampling_probabilities`); None for a plain permutation.
     """
 
-    def __init__(self, samples: int, options: LoaderOptions, seed: int, mix: mixing.MixConfig | None = None):
+    def __init__(
+        self,
+        samples: int,
+        options: LoaderOptions,
+        seed: int,
+        mix: mixing.MixConfig | None = None,
+        labels: np.ndarray | None = None,
+    ):
         super().__init__()
         self.samples = samples
         self.options = options
         self.seed = seed
         self.mix = mix if mix is not None and mix.enabled else None
+        self.probabilities = sampling_probabilities(samples, labels, options.balance, options.sample_weights)
+        self._cdf = None if self.probabilities is None else _cumulative(self.probabilities)
         # Each shard gets an equal part of every epoch's global order; the remainder is left out.
         self.shard_samples = samples // options.num_shards
         if self.shard_samples == 0:
@@ -83,6 +100,13 @@ class Sampler(PerThread):
         opts = self.options
         return order[opts.shard_index :: opts.num_shards][: self.shard_samples]
 
+    def _global_order(self, rng: np.random.Generator) -> np.ndarray:
+        """An epoch's order of all samples: a permutation, or `samples` weighted draws with replacement."""
+        if self._cdf is None:
+            return rng.permutation(self.samples)
+        # Inverse-CDF sampling: a zero-weight sample's step is empty, so it is never drawn.
+        return np.searchsorted(self._cdf, rng.random(self.samples), side="right").astype(np.int64)
+
     def epoch_order(self, epoch: int) -> np.ndarray:
         """Returns this shard's sample order in `epoch` (index order if not shuffling).
 
@@ -94,13 +118,19 @@ class Sampler(PerThread):
         samples starting at `epoch * r` (wrapping around) is left out, so
         every sample is served in all but one of any `ceil(samples / r)`
         consecutive epochs.
+
+        With `balance` or `sample_weights`, the global order is `samples`
+        independent draws with replacement, sample `k` with probability
+        `probabilities[k]`: an epoch keeps its length, some samples come
+        more than once and some not at all. Shards take their positions of
+        it as above (disjoint positions; a sample may be drawn in two).
         """
         cached = getattr(self._local, "order", None)
         if cached is not None and cached[0] == epoch:
             return cached[1]
         n = self.samples
         if self.options.shuffle:
-            order = _rng.generator(self.seed, _rng.ORDER, epoch).permutation(n)
+            order = self._global_order(_rng.generator(self.seed, _rng.ORDER, epoch))
         else:
             order = np.arange(n)
             left_over = n - self.shard_samples * self.options.num_shards
@@ -122,10 +152,11 @@ class Sampler(PerThread):
         """For `pairing="dataset"`: the separately drawn partners of batch `i`.
 
         Partners follow a second permutation of the whole dataset per epoch,
-        so each sample is also a partner once per epoch.
+        so each sample is also a partner once per epoch (with `balance` or
+        `sample_weights`, a second set of weighted draws).
         """
         b = self.options.batch_size
-        order = self._shard(_rng.generator(self.seed, _rng.PARTNER_ORDER, epoch).permutation(self.samples))
+        order = self._shard(self._global_order(_rng.generator(self.seed, _rng.PARTNER_ORDER, epoch)))
         return order[i * b : (i + 1) * b]
 
     def plan(self, epoch: int, i: int) -> BatchPlan:
@@ -139,3 +170,50 @@ class Sampler(PerThread):
         params = mixing.sample_mix_params(self.mix, rng, n, self.options.image_size, within)
         partners = None if within else self.partner_samples(epoch, i)[params.partner]
         return BatchPlan(epoch, i, samples, params, partners)
+
+
+def sampling_probabilities(
+    samples: int,
+    labels: np.ndarray | None,
+    balance: str | None,
+    sample_weights: np.ndarray | None,
+) -> np.ndarray | None:
+    """Each sample's chance per draw under `balance` and `sample_weights`; None when neither is set.
+
+    - `sample_weights` alone: proportional to the weights.
+    - `balance="class"` alone: every class (with samples) gets the same
+      share, split evenly among its samples.
+    - both: every class with a positive total weight gets the same share,
+      split among its samples in proportion to their weights.
+
+    Raises:
+        ValueError: The weights are not one per sample, or `balance="class"`
+            has no one-dimensional integer labels.
+    """
+    if balance is None and sample_weights is None:
+        return None
+    if sample_weights is not None and len(sample_weights) != samples:
+        raise ValueError(
+            f"`sample_weights` must hold one weight per sample, aligned with `filepaths` ({samples} samples "
+            f"here, after any `validation_split`). Received: sample_weights of length {len(sample_weights)}"
+        )
+    weights = np.ones(samples) if sample_weights is None else np.asarray(sample_weights, dtype=np.float64)
+    if balance == "class":
+        if labels is None or np.ndim(labels) != 1 or len(labels) != samples:
+            raise ValueError(
+                '`balance="class"` needs one integer label per sample. '
+                f"Received: labels of shape {None if labels is None else np.shape(labels)}"
+            )
+        labels = np.asarray(labels, dtype=np.int64)
+        totals = np.bincount(labels, weights=weights)
+        shares = totals[labels]
+        weights = np.divide(weights, shares, out=np.zeros(samples), where=shares > 0) / np.count_nonzero(totals)
+    return weights / weights.sum()
+
+
+def _cumulative(probabilities: np.ndarray) -> np.ndarray:
+    """The running sum of `probabilities`, ending at exactly 1."""
+    cdf = np.cumsum(probabilities)
+    cdf /= cdf[-1]
+    cdf.flags.writeable = False
+    return cdf

@@ -4,7 +4,9 @@ The read stage. `Reader.read(k, ...)` returns sample `k`'s uint8 HWC image,
 decoded at `image_size` (`decode.py`) or read from the image cache
 (`cache.py`), replaced by another image of its
 class under `on_error="skip"`, and augmented with its own keyed generator
-(`augment.py`). It knows nothing of batches or mixing.
+(`augment.py`). With `augment_input="decoded"` the image is decoded but not
+resized, and the augmentation brings it to `image_size`. It knows nothing
+of batches or mixing.
 
 Keys of the random streams (see `_rng`):
 - the augmentation of sample `k` in epoch `e`: `(seed, AUGMENT, e, k)`
@@ -16,6 +18,7 @@ Keys of the random streams (see `_rng`):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,10 +27,10 @@ import numpy as np
 from mixup_sequence import _rng
 from mixup_sequence.augment import Augmenter
 from mixup_sequence.cache import ImageCache
-from mixup_sequence.decode import COLOR_MODES, load_image
+from mixup_sequence.decode import COLOR_MODES, load_decoded, load_image
 from mixup_sequence.errors import ImageDecodeError
 from mixup_sequence.index import FolderIndex
-from mixup_sequence.options import LoaderOptions
+from mixup_sequence.options import LoaderOptions, check_augment
 
 # With on_error="skip": how many other images of the class to try before giving up.
 MAX_REPLACEMENT_TRIES = 32
@@ -41,11 +44,11 @@ class Reader:
     Args:
         index: The files and labels.
         options: A `LoaderOptions` (image size, colour mode, interpolation,
-            pixel limit, `on_error`).
+            pixel limit, `on_error`, `augment_input`).
         seed: An integer seed.
-        augmenter: An `Augmenter`, or None.
+        augmenter: An `Augmenter`, or None (not with `augment_input="decoded"`).
         cache: An opened `cache.ImageCache` for `options`' image size, colour
-            mode and interpolation, or None to decode every time.
+            mode, interpolation and `augment_input`, or None to decode every time.
     """
 
     def __init__(
@@ -56,11 +59,12 @@ class Reader:
         augmenter: Augmenter | None = None,
         cache: ImageCache | None = None,
     ):
-        pixels = (options.image_size, options.color_mode, options.interpolation)
-        if cache is not None and (cache.image_size, cache.color_mode, cache.interpolation) != pixels:
+        check_augment(options, augmenter)
+        pixels = (options.image_size, options.color_mode, options.interpolation, options.augment_input)
+        if cache is not None and not cache.serves(*pixels):
             raise ValueError(
-                f"`cache` must be made for the loader's (image_size, color_mode, interpolation) {pixels}. "
-                f"Received: cache={cache!r}"
+                "`cache` must be made for the loader's (image_size, color_mode, interpolation, augment_input) "
+                f"{pixels}. Received: cache={cache!r}"
             )
         self.index = index
         self.options = options
@@ -77,12 +81,15 @@ class Reader:
     def decode(self, k: int) -> np.ndarray:
         """Sample `k`'s file, decoded and resized to `image_size` (uint8 HWC); raises `ImageDecodeError`.
 
+        With `augment_input="decoded"`, decoded only (`decode.load_decoded`).
         With a cache, the file's valid record is read instead of decoding,
         and a file without one is decoded and recorded.
         """
         opts = self.options
         if self.cache is not None:
             return self.cache.load(self.index.relative_path(k), self.index.path(k), opts.max_pixels)
+        if opts.augment_input == "decoded":
+            return load_decoded(self.index.path(k), opts.image_size, opts.color_mode, opts.max_pixels)
         return load_image(self.index.path(k), opts.image_size, opts.color_mode, opts.interpolation, opts.max_pixels)
 
     def _decode_or_replace(self, k: int, epoch: int, report: Report | None) -> tuple[int, np.ndarray]:
@@ -148,7 +155,8 @@ class Reader:
             if self.augmenter is not None:
                 if state is None or used != k:  # a replacement draws with its own key
                     state = self.augmenter.prepare(_rng.generator(self.seed, stream, epoch, used))
-                image = self.augmenter.apply(image, state)
+                shape = self.image_shape if self.options.augment_input == "decoded" else None
+                image = self.augmenter.apply(image, state, shape, functools.partial(self.index.path, used))
         except Exception as e:
             label = self.index.class_names[self.index.labels[used]]
             e.add_note(f"while loading {self.index.path(used)!r} (class {label!r}) for batch {batch} of epoch {epoch}")

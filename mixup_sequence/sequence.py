@@ -23,7 +23,14 @@ from mixup_sequence.cache import CacheSummary, ImageCache, fill_cache, open_cach
 from mixup_sequence.index import index_directory
 from mixup_sequence.loader import BatchLoader
 from mixup_sequence.mixing import MixConfig
-from mixup_sequence.options import LoaderOptions, check_cache, check_keras_arguments, check_pairing, check_seed
+from mixup_sequence.options import (
+    LoaderOptions,
+    check_augment,
+    check_cache,
+    check_keras_arguments,
+    check_pairing,
+    check_seed,
+)
 from mixup_sequence.split import split_index
 from mixup_sequence.verify import check_files
 from mixup_sequence.workers import ProcessPool, ThreadPool
@@ -90,7 +97,17 @@ class ImageFolderSequence(keras.utils.PyDataset):
         seed: Integer seed; None draws one, kept in `self.seed`.
         augment: Optional Albumentations transform, or callable on one uint8
             HWC RGB image (with an optional `rng` keyword). It runs per image,
-            after decoding and resizing, and must keep the image's shape.
+            after decoding and resizing, and must keep the image's shape
+            (but see `augment_input`). It must return uint8: normalize with
+            `mean` and `std` instead of `A.Normalize`.
+        augment_input: What `augment` receives: `"resized"` (default), the
+            image resized to `image_size`, to be returned at that shape; or
+            `"decoded"`, the image as decoded, not resized (a JPEG at least
+            twice `image_size` at the reduced scale 1/2, 1/4 or 1/8 whose
+            sides still reach `max(image_size)`; other images at full size),
+            which the pipeline must crop or resize to exactly `image_size`
+            itself, e.g. `A.RandomResizedCrop(size=image_size)` for the
+            ImageNet recipe. Needs `augment`; `interpolation` is then unused.
         drop_remainder: Drop the last, short batch.
         value_range: `(low, high)` range of `x`, e.g. `(0, 255)`; None for
             (0, 1) with float32 and (0, 255) with uint8.
@@ -99,6 +116,24 @@ class ImageFolderSequence(keras.utils.PyDataset):
             workers; rescale in the model (`keras.layers.Rescaling(1 / 255)`).
             A mixup pixel is then rounded to the nearest integer (at most
             0.5/255 from the float32 value); labels stay float32 and exact.
+        mean, std: Per-channel normalization of the float32 batch after
+            mixing: `x = (x - mean) / std` (float32), with `x` in
+            `value_range`; a number, or one per channel. With the default
+            `value_range` (0, 1), `mean=(0.485, 0.456, 0.406),
+            std=(0.229, 0.224, 0.225)` give what `A.Normalize()` gives.
+            None (default) for both: no normalization; one alone: the other
+            is 0 or 1. Not with `dtype="uint8"`.
+        balance: None (default), or `"class"`: every class is drawn equally
+            often, whatever its size (see `sample_weights`). Needs
+            `shuffle=True`.
+        sample_weights: None, or one weight >= 0 per sample, aligned with
+            `filepaths` (of this subset): each epoch is then `samples` draws
+            with replacement, sample `k` with a chance proportional to its
+            weight (with `balance="class"`: each class gets an equal share,
+            split by the weights within it). An epoch keeps its length, so
+            some samples repeat and some are left out; the draws are keyed
+            by `(seed, epoch)`, and shards take their positions of them as
+            without weights. Needs `shuffle=True`.
         workers: Number of workers (Keras 3's `fit` no longer takes it).
         use_multiprocessing: If True, `workers` processes of the sequence's
             own make the batches: started once and kept across epochs, they
@@ -133,7 +168,9 @@ class ImageFolderSequence(keras.utils.PyDataset):
             record is used only for its file's unchanged (path, size, mtime)
             and these pixel settings; raises `cache.CacheError` if the
             directory is not writable, and `cache.CacheSpaceError` here if its
-            disk cannot hold the missing records.
+            disk cannot hold the missing records. With
+            `augment_input="decoded"` the records hold the decoded images,
+            not resized, and vary in size.
 
     Attributes:
         class_names, class_indices, filepaths, labels, samples, num_classes:
@@ -171,6 +208,11 @@ class ImageFolderSequence(keras.utils.PyDataset):
         shard_index: int = LoaderOptions.shard_index,
         num_shards: int = LoaderOptions.num_shards,
         cache: str | os.PathLike | None = None,
+        augment_input: str = LoaderOptions.augment_input,
+        mean: float | Sequence[float] | None = LoaderOptions.mean,
+        std: float | Sequence[float] | None = LoaderOptions.std,
+        balance: str | None = LoaderOptions.balance,
+        sample_weights: Any = LoaderOptions.sample_weights,
     ):
         options = LoaderOptions(
             batch_size=batch_size,
@@ -187,6 +229,11 @@ class ImageFolderSequence(keras.utils.PyDataset):
             max_pixels=max_pixels,
             shard_index=shard_index,
             num_shards=num_shards,
+            augment_input=augment_input,
+            mean=mean,
+            std=std,
+            balance=balance,
+            sample_weights=sample_weights,
         )
         check_seed(seed)
         check_cache(cache)
@@ -194,6 +241,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
             directory, class_names, follow_links, workers, use_multiprocessing, max_queue_size, start_method
         )
         augmenter = Augmenter(augment) if augment is not None else None
+        check_augment(options, augmenter)
         if use_multiprocessing and workers > 0:
             self._pool_kind, self._pool_workers = "processes", workers
         else:
