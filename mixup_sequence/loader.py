@@ -4,8 +4,8 @@ The loader ties the stages together, without Keras:
 
 1. plan (`plan.py`): which samples, which partners, which mixing parameters;
 2. read (`reader.py`): decode (or replace) and augment each sample;
-3. mix (`mixing.py`): write each row from its image and its partner's, and
-   make the soft labels.
+3. mix (`mixing.py`, with one module a mixer in `mixers/`): write each row
+   from its image and its partner's, and make the soft labels.
 
 So the whole batch path is testable (and usable) on its own. The Keras
 `PyDataset` in `sequence.py` only adds epoch bookkeeping and workers. The
@@ -60,7 +60,6 @@ class BatchLoader:
         augmenter = augment if augment is None or isinstance(augment, Augmenter) else Augmenter(augment)
         self.sampler = Sampler(index.samples, options, seed, mix)
         self.reader = Reader(index, options, seed, augmenter, cache)
-        self.label_smoothing = mix.label_smoothing if mix is not None else 0.0
         self.value_range = cast("tuple[float, float]", options.value_range)  # LoaderOptions resolves None
 
     def with_mixing(self, mix: mixing.MixConfig | None, pairing: str = LoaderOptions.pairing) -> BatchLoader:
@@ -124,14 +123,15 @@ class BatchLoader:
         else:
             partner_labels = self.index.labels[plan.partners]
             self._load_with_partners(plan, x, report)
-        y = mixing.mix_labels(labels, partner_labels, plan.params, self.index.num_classes, self.label_smoothing)
+        y = mixing.mix_labels(labels, partner_labels, plan.params, self.index.num_classes, plan.label_smoothing)
         if out is not None:
             out[1][:n] = y
             y = out[1][:n]
         return x, y
 
     def _mix_row(self, x: np.ndarray, row: int, image: np.ndarray, other: np.ndarray, p: mixing.MixParams) -> None:
-        mixing.mix_row(x[row], image, other, p.lam[row], p.method[row], p.boxes[row], self.value_range)
+        mask = None if p.masks is None else p.masks[row]
+        mixing.mix_row(x[row], image, other, p.lam[row], p.method[row], p.boxes[row], self.value_range, mask)
 
     def _load_with_partners(self, plan: BatchPlan, x: np.ndarray, report: Report | None) -> None:
         """Loads a batch whose partners are decoded separately (`pairing="dataset"`)."""
