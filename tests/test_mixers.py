@@ -1,6 +1,7 @@
 """The mixer registry, ResizeMix and FMix: exact pixels on hand-made parameters, labels that match pixels."""
 
 import dataclasses
+import sys
 
 import numpy as np
 import pytest
@@ -302,3 +303,62 @@ def test_mixer_probs_are_stored_in_registry_order():
         ("cutmix", 0.25),
     )
     assert not MixConfig(mixup_alpha=0.0).enabled and not MixConfig(mix_prob=0.0).enabled
+
+
+# --- The command line --------------------------------------------------------------------------------
+
+
+def test_every_mixing_setting_has_a_command_line_option():
+    from mixup_sequence import cli
+
+    for command in ("preview", "bench"):
+        args = cli.build_parser().parse_args([command, "some/dir"])
+        for field in dataclasses.fields(MixConfig):
+            assert getattr(args, field.name) == getattr(MixConfig, field.name), field.name
+
+
+def test_preview_shows_the_new_mixers_and_the_epochs_settings(tree, tmp_path, capsys, monkeypatch):
+    from mixup_sequence import cli
+
+    common = ["preview", str(tree), "--image-size", "12", "16", "--batch-size", "6", "--seed", "3"]
+    out = tmp_path / "grid.png"
+    mixers_args = ["--mixer-probs", "resizemix=0.5,fmix=0.5", "--resizemix-scale", "0.3", "0.6"]
+    assert cli.main([*common, "--out", str(out), *mixers_args]) == 0
+    printed = capsys.readouterr().out
+    assert out.stat().st_size > 0
+    assert "mixer_probs=(('resizemix', 0.5), ('fmix', 0.5)), resizemix_scale=(0.3, 0.6)" in printed
+    counts = dict(item.split() for item in printed.split("rows: ")[1].splitlines()[0].split(", "))
+    assert set(counts) == {"resizemix", "fmix"} and sum(map(int, counts.values())) == 6
+    # A schedule from a module, and mixing off from epoch 1.
+    (tmp_path / "cli_test_schedule.py").write_text(
+        "from mixup_sequence.schedules import Steps\nschedule = Steps({0: {'mixer_probs': {'fmix': 1.0}}})\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setitem(sys.modules, "cli_test_schedule", None)  # so that the import is undone afterwards
+    monkeypatch.delitem(sys.modules, "cli_test_schedule")
+    scheduled = [*common, "--out", str(out), "--mix-schedule", "cli_test_schedule:schedule", "--mix-off-epoch", "1"]
+    assert cli.main(scheduled) == 0
+    assert "rows: fmix 6" in capsys.readouterr().out
+    assert cli.main([*scheduled, "--epoch", "1"]) == 0
+    assert "rows: unmixed 6" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (["--mixer-probs", "fmix"], "expected NAME=PROBABILITY pairs"),
+        (["--mixer-probs", "fmix=0.5"], "must sum to 1"),
+        (["--resizemix-scale", "0.8", "0.1"], "resizemix_scale=(0.8, 0.1)"),
+        (["--mix-schedule", "no_such_module_xyz:schedule"], "--mix-schedule=no_such_module_xyz:schedule"),
+    ],
+)
+def test_bad_mixing_options_are_clear_errors(tree, tmp_path, capsys, extra, expected):
+    from mixup_sequence import cli
+
+    argv = ["preview", str(tree), "--out", str(tmp_path / "p.png"), *extra]
+    try:
+        code = cli.main(argv)
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    assert code == 2 and expected in capsys.readouterr().err
