@@ -103,10 +103,11 @@ def test_resizemix_boxes_fit_and_scale_as_drawn():
 # --- FMix: the apply step on hand-made masks, and the mask itself -------------------------------
 
 
+@pytest.mark.parametrize("channels", [3, 1])
 @pytest.mark.parametrize("value_range", [(0.0, 255.0), (-1.0, 1.0), None])
-def test_fmix_takes_the_partners_pixels_where_the_mask_is_false(value_range):
+def test_fmix_takes_the_partners_pixels_where_the_mask_is_false(value_range, channels):
     rng = np.random.default_rng(4)
-    images = rng.integers(0, 256, (2, 5, 7, 3), dtype=np.uint8)
+    images = rng.integers(0, 256, (2, 5, 7, channels), dtype=np.uint8)
     mask = np.zeros((5, 7), bool)
     mask[:, :3] = True
     mask[4, 6] = True  # 16 of 35 pixels stay the image's own

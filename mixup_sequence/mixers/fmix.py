@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
 
 from mixup_sequence.mixers.base import Draw, Mixer, copy, is_real
@@ -80,17 +81,15 @@ def apply(
     scale: float,
     low: float,
 ) -> None:
-    """The image, then the partner's pixels wherever `mask` is False."""
-    copy(dst, image, scale, low)
+    """The image, then the partner's pixels wherever `mask` is False (a masked `cv2.copyTo`)."""
     if mask is None:
         raise ValueError("FMix needs the sample's mask (`MixParams.masks`). Received: mask=None")
-    where = ~mask[..., None]
-    if dst.dtype == np.uint8:
-        np.copyto(dst, partner, where=where)
-        return
-    np.multiply(partner, np.float32(scale), out=dst, where=where)
-    if low:
-        np.add(dst, np.float32(low), out=dst, where=where)
+    copy(dst, image, scale, low)
+    theirs = np.logical_not(mask).view(np.uint8)
+    if dst.dtype != np.uint8:  # the partner rescaled, as `copy` rescales the image
+        partner = cv2.addWeighted(partner, scale, partner, 0.0, low, dtype=cv2.CV_32F)
+    # A view with the row's own shape: OpenCV returns (H, W) for one channel.
+    cv2.copyTo(partner.reshape(dst.shape), theirs, dst)
 
 
 def check(config: MixConfig) -> dict[str, Any]:
