@@ -140,3 +140,13 @@ def test_every_mode_gives_the_same_batches_across_a_schedule_change(textured_tre
         assert set(y2.ravel().tolist()) == {0.0, 1.0}  # one-hot from epoch 2 on
     finally:
         pool.close()
+
+
+def test_spawned_workers_refuse_an_unpicklable_schedule_by_name(textured_tree):
+    loader = make_loader(textured_tree, MixConfig(mix_schedule=lambda epoch: {"mix_prob": 0.5}))
+    pool = ProcessPool(loader, 2, 2, "spawn")
+    try:
+        with pytest.raises(TypeError, match="`mix_schedule` must be picklable"):
+            pool.get(0, 0)
+    finally:
+        pool.close()
