@@ -313,6 +313,11 @@ def sample_mix_params(
             permutation of the batch; if False, row `i` is paired with row `i`
             of a separately decoded partner batch.
     """
+    if config.mix_schedule is not None or config.mix_off_epoch is not None:
+        raise ValueError(
+            "`sample_mix_params` takes one epoch's settings: pass `config.at_epoch(epoch)`. "
+            f"Received: mix_schedule={config.mix_schedule!r}, mix_off_epoch={config.mix_off_epoch!r}"
+        )
     n = batch_size
     rows = np.arange(n, dtype=np.int64)
     partner = cyclic_partners(rng, n) if pair_within_batch else rows.copy()

@@ -72,6 +72,11 @@ def test_bad_schedules_say_what_was_expected(make, error, message):
     assert message in str(info.value)
 
 
+def test_the_draw_takes_one_epochs_settings():
+    with pytest.raises(ValueError, match=r"pass `config.at_epoch\(epoch\)`"):
+        mixing.sample_mix_params(MixConfig(mix_off_epoch=3), np.random.default_rng(0), 4, (8, 8))
+
+
 def test_a_schedule_that_fails_later_names_the_epoch():
     config = MixConfig(mix_schedule=Linear(0, 4, mixup_alpha=(0.2, -0.2)))  # epoch 0 is fine
     with pytest.raises(ValueError, match="mixup_alpha=-0.1") as info:
