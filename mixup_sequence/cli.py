@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from mixup_sequence import __version__, _rng, throughput
+from mixup_sequence import __version__, _rng, mixers, throughput
 from mixup_sequence.cache import disk_bytes, fill_cache, open_cache, record_bytes
 from mixup_sequence.decode import COLOR_MODES, INTERPOLATIONS
 from mixup_sequence.index import display_path, index_directory
@@ -54,11 +54,20 @@ def _load_augment(spec: str) -> Any:
                 f"A.save(transform, path, data_format={data_format!r}). Received: --augment={spec} "
                 f"({type(e).__name__}: {e})"
             ) from e
-    module_name, _, attribute = spec.rpartition(":")
-    if not module_name or not attribute:
+    if ":" not in spec:
         raise ValueError(
             f"`--augment` must be a file saved with A.save ({', '.join(_AUGMENT_FILES)}) or a "
             f"module:attribute path, e.g. my_project.augment:train_transform. Received: --augment={spec}"
+        )
+    return _import_attribute("--augment", spec)
+
+
+def _import_attribute(option: str, spec: str) -> Any:
+    """Returns the object named by `module:attribute`, the module found from the current directory too."""
+    module_name, _, attribute = spec.rpartition(":")
+    if not module_name or not attribute:
+        raise ValueError(
+            f"`{option}` must be a module:attribute path, e.g. my_project.train:schedule. Received: {option}={spec}"
         )
     if os.getcwd() not in sys.path:  # as `python -m` would find it
         sys.path.insert(0, os.getcwd())
@@ -67,9 +76,7 @@ def _load_augment(spec: str) -> Any:
         for part in attribute.split("."):
             value = getattr(value, part)
     except (ImportError, AttributeError) as e:
-        raise ValueError(
-            f"`--augment` could not be loaded ({type(e).__name__}: {e}). Received: --augment={spec}"
-        ) from e
+        raise ValueError(f"`{option}` could not be loaded ({type(e).__name__}: {e}). Received: {option}={spec}") from e
     return value
 
 
@@ -93,7 +100,29 @@ def _mix_config(args: argparse.Namespace) -> MixConfig:
         mix_prob=args.mix_prob,
         label_smoothing=args.label_smoothing,
         mix_mode=args.mix_mode,
+        mixer_probs=args.mixer_probs,
+        resizemix_scale=tuple(args.resizemix_scale),
+        fmix_alpha=args.fmix_alpha,
+        fmix_decay_power=args.fmix_decay_power,
+        mix_off_epoch=args.mix_off_epoch,
+        mix_schedule=_import_attribute("--mix-schedule", args.mix_schedule) if args.mix_schedule else None,
     )
+
+
+def _mixer_probs(text: str) -> dict[str, float]:
+    """Parses `--mixer-probs`: `NAME=PROBABILITY` pairs separated by commas."""
+    probs: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        try:
+            probs[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise argparse.ArgumentTypeError(
+                f"expected NAME=PROBABILITY pairs separated by commas, e.g. mixup=0.5,fmix=0.5; got {text!r}"
+            )
+    return probs
 
 
 def _make_loader(args: argparse.Namespace, seed: int, max_images: int | None = None) -> tuple[BatchLoader, int]:
@@ -121,7 +150,11 @@ def _preview(args: argparse.Namespace) -> int:
     h, w = options.image_size
     print(f"wrote {path}: batch {args.batch} of epoch {args.epoch}, seed {seed}, {len(x)} images")
     print(f"images: {h}x{w} {options.dtype} in [{low:g}, {high:g}], {options.color_mode}, {options.interpolation}")
-    print(f"mixing: {_mix_config(args)}, pairing={options.pairing!r}")
+    mix = _mix_config(args).at_epoch(args.epoch)
+    print(f"mixing in epoch {args.epoch}: {mix}, pairing={options.pairing!r}")
+    methods = loader.sampler.plan(args.epoch, args.batch).params.method
+    counts = np.bincount(methods, minlength=len(mixers.NAMES) + 1)
+    print("rows: " + ", ".join(f"{name} {c}" for name, c in zip(("unmixed", *mixers.NAMES), counts) if c))
     print(f"augment: {args.augment or 'none'}")
     return 0
 
@@ -348,6 +381,39 @@ def _add_mixing_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--mix-mode", choices=MIX_MODES, default=MixConfig.mix_mode, help="one weight (and box) per sample or per batch"
+    )
+    group.add_argument(
+        "--mixer-probs",
+        type=_mixer_probs,
+        default=MixConfig.mixer_probs,
+        metavar="NAME=P,...",
+        help=f"chance a mixed sample uses each mixer ({', '.join(mixers.NAMES)}), e.g. mixup=0.5,fmix=0.5; "
+        "summing to 1, in place of --switch-prob; None: mixup and/or CutMix as their alphas enable them",
+    )
+    group.add_argument(
+        "--resizemix-scale",
+        type=float,
+        nargs=2,
+        default=MixConfig.resizemix_scale,
+        metavar=("LOW", "HIGH"),
+        help="ResizeMix shrinks the partner's sides by U(LOW, HIGH)",
+    )
+    group.add_argument("--fmix-alpha", type=float, default=MixConfig.fmix_alpha, help="FMix's Beta parameter")
+    group.add_argument(
+        "--fmix-decay-power",
+        type=float,
+        default=MixConfig.fmix_decay_power,
+        help="decay of FMix's noise spectrum (higher: smoother masks)",
+    )
+    group.add_argument(
+        "--mix-off-epoch", type=int, default=MixConfig.mix_off_epoch, help="batches of this epoch on are not mixed"
+    )
+    group.add_argument(
+        "--mix-schedule",
+        default=MixConfig.mix_schedule,
+        metavar="MODULE:ATTRIBUTE",
+        help="a function epoch -> dict of mixing settings (e.g. a mixup_sequence.schedules object), "
+        "found from the current directory",
     )
 
 

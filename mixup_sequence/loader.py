@@ -4,9 +4,9 @@ The loader ties the stages together, without Keras:
 
 1. plan (`plan.py`): which samples, which partners, which mixing parameters;
 2. read (`reader.py`): decode (or replace) and augment each sample;
-3. mix (`mixing.py`): write each row from its image and its partner's, and
-   make the soft labels; then, with `mean`/`std`, normalize the float32
-   batch (`normalize.py`).
+3. mix (`mixing.py`, with one module a mixer in `mixers/`): write each row
+   from its image and its partner's, and make the soft labels; then, with
+   `mean`/`std`, normalize the float32 batch (`normalize.py`).
 
 So the whole batch path is testable (and usable) on its own. The Keras
 `PyDataset` in `sequence.py` only adds epoch bookkeeping and workers. The
@@ -62,8 +62,6 @@ class BatchLoader:
         augmenter = augment if augment is None or isinstance(augment, Augmenter) else Augmenter(augment)
         self.sampler = Sampler(index.samples, options, seed, mix, labels=index.labels)
         self.reader = Reader(index, options, seed, augmenter, cache)
-        self.mix_config = mix  # as given, also when it disables mixing (its label smoothing still applies)
-        self.label_smoothing = mix.label_smoothing if mix is not None else 0.0
         self.value_range = cast("tuple[float, float]", options.value_range)  # LoaderOptions resolves None
         # LoaderOptions resolves `mean` and `std` together: both None, or one value per channel each.
         self.normalizer: Normalizer | None = None
@@ -78,7 +76,7 @@ class BatchLoader:
     def with_cache(self, cache: ImageCache | None) -> BatchLoader:
         """Returns a loader of the same files, options, seed and mixing that reads through `cache`."""
         return BatchLoader(
-            self.index, self.options, self.seed, augment=self.augmenter, mix=self.mix_config, cache=cache
+            self.index, self.options, self.seed, augment=self.augmenter, mix=self.sampler.config, cache=cache
         )
 
     @property
@@ -141,14 +139,15 @@ class BatchLoader:
             self._load_with_partners(plan, x, report)
         if self.normalizer is not None:
             self.normalizer(x)
-        y = mixing.mix_labels(labels, partner_labels, plan.params, self.index.num_classes, self.label_smoothing)
+        y = mixing.mix_labels(labels, partner_labels, plan.params, self.index.num_classes, plan.label_smoothing)
         if out is not None:
             out[1][:n] = y
             y = out[1][:n]
         return x, y
 
     def _mix_row(self, x: np.ndarray, row: int, image: np.ndarray, other: np.ndarray, p: mixing.MixParams) -> None:
-        mixing.mix_row(x[row], image, other, p.lam[row], p.method[row], p.boxes[row], self.value_range)
+        mask = None if p.masks is None else p.masks[row]
+        mixing.mix_row(x[row], image, other, p.lam[row], p.method[row], p.boxes[row], self.value_range, mask)
 
     def _load_with_partners(self, plan: BatchPlan, x: np.ndarray, report: Report | None) -> None:
         """Loads a batch whose partners are decoded separately (`pairing="dataset"`)."""

@@ -4,7 +4,10 @@ The sampler stage. `Sampler` turns `(seed, epoch, batch)` into the samples
 of the batch (the epoch's order, this shard's part of it) and, with mixing,
 the batch's mixing parameters and separately drawn partners. It reads no
 file, so every plan is cheap to make and to test; the reader (`reader.py`)
-and the mixers (`mixing.py`) carry it out.
+and the mixers (`mixing.py`, `mixers/`) carry it out. A mixing schedule is
+applied here: batch `i` of epoch `e` is mixed with the settings of epoch `e`
+(`MixConfig.at_epoch(e)`), a pure function of `e`, so a batch that a worker
+prefetches into the next epoch is planned with the next epoch's settings.
 
 Keys of the random streams (see `_rng`):
 - the sample order of epoch `e`: `(seed, ORDER, e)` (a permutation; with
@@ -37,6 +40,7 @@ class BatchPlan:
         params: The mixing parameters (`MixParams.identity` when unmixed).
         partners: With `pairing="dataset"`, `(B,)` positions of each row's
             separately decoded partner; None when partners are rows of the batch.
+        label_smoothing: The epoch's label smoothing.
     """
 
     epoch: int
@@ -44,6 +48,7 @@ class BatchPlan:
     samples: np.ndarray
     params: mixing.MixParams
     partners: np.ndarray | None = None
+    label_smoothing: float = 0.0
 
 
 class Sampler(PerThread):
@@ -57,6 +62,9 @@ class Sampler(PerThread):
         labels: The samples' integer labels (needed by `balance="class"`).
 
     Attributes:
+        config: The `MixConfig` as given (or None).
+        mix: The `MixConfig` if it mixes in some epoch (it is enabled, or has
+            a schedule), else None.
         probabilities: With `balance` or `sample_weights`, each sample's
             chance to be drawn at each of an epoch's draws
             (`sampling_probabilities`); None for a plain permutation.
@@ -74,7 +82,8 @@ class Sampler(PerThread):
         self.samples = samples
         self.options = options
         self.seed = seed
-        self.mix = mix if mix is not None and mix.enabled else None
+        self.config = mix
+        self.mix = mix if mix is not None and (mix.enabled or mix.mix_schedule is not None) else None
         self.probabilities = sampling_probabilities(samples, labels, options.balance, options.sample_weights)
         self._cdf = None if self.probabilities is None else _cumulative(self.probabilities)
         # Each shard gets an equal part of every epoch's global order; the remainder is left out.
@@ -159,17 +168,29 @@ class Sampler(PerThread):
         order = self._shard(self._global_order(_rng.generator(self.seed, _rng.PARTNER_ORDER, epoch)))
         return order[i * b : (i + 1) * b]
 
+    def mix_at(self, epoch: int) -> mixing.MixConfig | None:
+        """The mixing settings in force in `epoch` (`MixConfig.at_epoch`), or None without any."""
+        if self.config is None:
+            return None
+        cached = getattr(self._local, "mix_at", None)
+        if cached is None or cached[0] != epoch:
+            cached = (epoch, self.config.at_epoch(epoch))
+            self._local.mix_at = cached
+        return cached[1]
+
     def plan(self, epoch: int, i: int) -> BatchPlan:
         """Returns the plan of batch `i` of `epoch`."""
         samples = self.batch_samples(epoch, i)
         n = len(samples)
-        if self.mix is None:
-            return BatchPlan(epoch, i, samples, mixing.MixParams.identity(n))
+        config = self.mix_at(epoch)
+        smoothing = config.label_smoothing if config is not None else 0.0
+        if config is None or not config.enabled:
+            return BatchPlan(epoch, i, samples, mixing.MixParams.identity(n), label_smoothing=smoothing)
         within = self.options.pairing == "batch"
         rng = _rng.generator(self.seed, _rng.MIX, epoch, i * self.options.num_shards + self.options.shard_index)
-        params = mixing.sample_mix_params(self.mix, rng, n, self.options.image_size, within)
+        params = mixing.sample_mix_params(config, rng, n, self.options.image_size, within)
         partners = None if within else self.partner_samples(epoch, i)[params.partner]
-        return BatchPlan(epoch, i, samples, params, partners)
+        return BatchPlan(epoch, i, samples, params, partners, smoothing)
 
 
 def sampling_probabilities(

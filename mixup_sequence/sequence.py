@@ -11,7 +11,7 @@ import os
 import sys
 import threading
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -536,7 +536,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
 
 
 class MixupSequence(ImageFolderSequence):
-    """Image-folder batches mixed with mixup and/or CutMix.
+    """Image-folder batches mixed with mixup, CutMix, ResizeMix and/or FMix.
 
     Each batch is decoded once; partners are a seeded permutation of the
     batch with no fixed point (every image is mixed with a different one).
@@ -573,6 +573,20 @@ class MixupSequence(ImageFolderSequence):
         label_smoothing: `y * (1 - eps) + eps / num_classes`, as in Keras'
             categorical cross-entropy.
         mix_mode: `"sample"` (one `lam` per sample) or `"batch"` (one per batch).
+        mixer_probs: None (mixup and/or CutMix, as their alphas enable them,
+            split by `switch_prob`), or `{mixer: probability}` summing to 1:
+            the chance that a mixed sample uses each of "mixup", "cutmix",
+            "resizemix" (arXiv:2012.11101) and "fmix" (arXiv:2002.12047).
+        resizemix_scale: `(low, high)`: ResizeMix pastes the partner shrunk
+            to `tau ~ U(low, high)` of each side.
+        fmix_alpha: Beta parameter of FMix's `lam`; 0 disables FMix.
+        fmix_decay_power: Decay of FMix's noise spectrum (higher: smoother masks).
+        mix_off_epoch: Batches of this epoch on are not mixed (one-hot;
+            timm's `mixup_off_epoch`). None: never.
+        mix_schedule: A function of the epoch returning a dict of mixing
+            arguments to override in that epoch (e.g.
+            `schedules.Linear(0, 10, mixup_alpha=(0.0, 0.4))`); a pure
+            function of the epoch, picklable for spawned workers.
         pairing: `"batch"` (partners from the same batch, each image decoded
             once) or `"dataset"` (a partner drawn from a second permutation of
             the whole dataset and decoded separately, as two zipped
@@ -593,6 +607,12 @@ class MixupSequence(ImageFolderSequence):
         mix_prob: float = MixConfig.mix_prob,
         label_smoothing: float = MixConfig.label_smoothing,
         mix_mode: str = MixConfig.mix_mode,
+        mixer_probs: Mapping[str, float] | Iterable[tuple[str, float]] | None = MixConfig.mixer_probs,
+        resizemix_scale: tuple[float, float] = MixConfig.resizemix_scale,
+        fmix_alpha: float = MixConfig.fmix_alpha,
+        fmix_decay_power: float = MixConfig.fmix_decay_power,
+        mix_off_epoch: int | None = MixConfig.mix_off_epoch,
+        mix_schedule: Callable[[int], Mapping[str, Any]] | None = MixConfig.mix_schedule,
         pairing: str = LoaderOptions.pairing,
         shuffle: bool = True,
         **kwargs: Any,
@@ -604,6 +624,12 @@ class MixupSequence(ImageFolderSequence):
             mix_prob=mix_prob,
             label_smoothing=label_smoothing,
             mix_mode=mix_mode,
+            mixer_probs=mixer_probs,
+            resizemix_scale=resizemix_scale,
+            fmix_alpha=fmix_alpha,
+            fmix_decay_power=fmix_decay_power,
+            mix_off_epoch=mix_off_epoch,
+            mix_schedule=mix_schedule,
         )
         check_pairing(pairing)
         super().__init__(directory, shuffle=shuffle, **kwargs)
