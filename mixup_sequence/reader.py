@@ -3,8 +3,8 @@
 The read stage. `Reader.read(k, ...)` returns sample `k`'s uint8 HWC image,
 decoded at `image_size` (`decode.py`) or read from the image cache
 (`cache.py`), replaced by another image of its
-class under `on_error="skip"`, and augmented with its own keyed generator
-(`augment.py`). It knows nothing of batches or mixing.
+class (multi-label: of its set of classes) under `on_error="skip"`, and
+augmented with its own keyed generator (`augment.py`). It knows nothing of batches or mixing.
 
 Keys of the random streams (see `_rng`):
 - the augmentation of sample `k` in epoch `e`: `(seed, AUGMENT, e, k)`
@@ -26,8 +26,8 @@ from mixup_sequence.augment import Augmenter
 from mixup_sequence.cache import ImageCache
 from mixup_sequence.decode import COLOR_MODES, load_image
 from mixup_sequence.errors import ImageDecodeError
-from mixup_sequence.index import FolderIndex
 from mixup_sequence.options import LoaderOptions
+from mixup_sequence.source import Source
 
 # With on_error="skip": how many other images of the class to try before giving up.
 MAX_REPLACEMENT_TRIES = 32
@@ -39,7 +39,7 @@ class Reader:
     """Reads samples of a source: decoded, replaced if unreadable, augmented.
 
     Args:
-        index: The files and labels.
+        index: The source: files and labels.
         options: A `LoaderOptions` (image size, colour mode, interpolation,
             pixel limit, `on_error`).
         seed: An integer seed.
@@ -50,7 +50,7 @@ class Reader:
 
     def __init__(
         self,
-        index: FolderIndex,
+        index: Source,
         options: LoaderOptions,
         seed: int,
         augmenter: Augmenter | None = None,
@@ -82,14 +82,16 @@ class Reader:
         """
         opts = self.options
         if self.cache is not None:
-            return self.cache.load(self.index.relative_path(k), self.index.path(k), opts.max_pixels)
+            return self.cache.load(self.index.key(k), self.index.path(k), opts.max_pixels)
         return load_image(self.index.path(k), opts.image_size, opts.color_mode, opts.interpolation, opts.max_pixels)
 
     def _decode_or_replace(self, k: int, epoch: int, report: Report | None) -> tuple[int, np.ndarray]:
         """Decodes sample `k`; with `on_error="skip"`, falls back to another of its class.
 
-        The replacements are tried in an order drawn from `(seed, REPLACE, epoch, k)`,
-        so every mode and run picks the same one. Returns the sample used and its image.
+        Multi-label: another with exactly its set of classes (an error if there
+        is none, since any other would change the labels). The replacements
+        are tried in an order drawn from `(seed, REPLACE, epoch, k)`, so every
+        mode and run picks the same one. Returns the sample used and its image.
         """
         try:
             return k, self.decode(k)
@@ -97,9 +99,7 @@ class Reader:
             if self.options.on_error == "raise":
                 raise
             failures = [e]
-        label = self.index.labels[k]
-        members = np.flatnonzero(self.index.labels == label)
-        members = members[members != k]
+        members = self.index.same_labels(k)
         order = _rng.generator(self.seed, _rng.REPLACE, epoch, k).permutation(members)[:MAX_REPLACEMENT_TRIES]
         for r in order:
             try:
@@ -113,11 +113,16 @@ class Reader:
         if report is not None:
             report.extend((f.filename, f.reason) for f in failures)
         if r is None:
-            raise ImageDecodeError(
-                self.index.path(k),
-                f"{failures[0].reason}; and no readable replacement among {len(order)} other images of class "
-                f"{self.index.class_names[label]!r}",
-            )
+            labels = self.index.describe_labels(k)
+            if len(members) == 0 and self.index.multi_label:
+                reason = (
+                    f"{failures[0].reason}; and no other image has exactly its {labels}, so none can replace it "
+                    "without changing its labels: fix or remove the file"
+                )
+            else:
+                among = f"with the same {labels}" if self.index.multi_label else f"of {labels}"
+                reason = f"{failures[0].reason}; and no readable replacement among {len(order)} other images {among}"
+            raise ImageDecodeError(self.index.path(k), reason)
         return int(r), image
 
     def augment_states(self, samples: Iterable[int], epoch: int, stream: int) -> list[Any]:
@@ -150,7 +155,7 @@ class Reader:
                     state = self.augmenter.prepare(_rng.generator(self.seed, stream, epoch, used))
                 image = self.augmenter.apply(image, state)
         except Exception as e:
-            label = self.index.class_names[self.index.labels[used]]
-            e.add_note(f"while loading {self.index.path(used)!r} (class {label!r}) for batch {batch} of epoch {epoch}")
+            labels = self.index.describe_labels(used)
+            e.add_note(f"while loading {self.index.path(used)!r} ({labels}) for batch {batch} of epoch {epoch}")
             raise
         return image
