@@ -12,7 +12,7 @@ import sys
 import threading
 import types
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Self
 
 import keras
 import numpy as np
@@ -249,7 +249,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
         class_names: Sequence[str] | None = None,
         directory: str | os.PathLike | None = None,
         **kwargs: Any,
-    ) -> Any:
+    ) -> Self:
         """A sequence of the images at `paths`, with `labels`.
 
         Labels, one per path: class names (classes are the sorted names, or
@@ -288,7 +288,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
         y_col: str | Sequence[str] = "class",
         class_names: Sequence[str] | None = None,
         **kwargs: Any,
-    ) -> Any:
+    ) -> Self:
         """A sequence of the rows of a pandas data frame, with the names of Keras' `flow_from_dataframe`.
 
         `x_col` holds the paths (relative to `directory`, or as they are if it

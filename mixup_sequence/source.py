@@ -100,7 +100,7 @@ class Source:
     ) -> Source:
         """Builds a source from keys: paths relative to `directory` ("/" separators), or full paths if it is None."""
         blob, offsets = pack_paths(keys)
-        return Source(directory, tuple(class_names), as_label_array(labels), blob, offsets)
+        return cls(directory, tuple(class_names), as_label_array(labels), blob, offsets)
 
     @property
     def multi_label(self) -> bool:
