@@ -76,12 +76,16 @@ def check_class_names(class_names: object) -> tuple[str, ...] | None:
     return names
 
 
+# A row of these is a multi-label row: its set of class names.
+_SET_TYPES = (list, tuple, set, frozenset, np.ndarray)
+
+
 def _kind(value: object) -> str:
     if isinstance(value, str):
         return "name"
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
         return "id"
-    if isinstance(value, (list, tuple, set, frozenset, np.ndarray)):
+    if isinstance(value, _SET_TYPES):
         return "set"
     if value is None or (isinstance(value, float) and value != value):
         return "missing"
@@ -93,6 +97,8 @@ _KIND_WORDS = {"name": "a class name", "id": "an integer id", "set": "a list of 
 
 def _label_kind(values: Sequence[Any], name: str, row: RowName) -> str:
     """Whether `values` are class names, integer ids or label sets; raises for missing or mixed values."""
+    if all(type(v) is str for v in values):  # the common case, at a fraction of the cost
+        return "name"
     kinds = [_kind(v) for v in values]
     missing = [i for i, k in enumerate(kinds) if k == "missing"]
     if missing:
@@ -122,6 +128,8 @@ def _label_kind(values: Sequence[Any], name: str, row: RowName) -> str:
 def _check_known(names: Sequence[str], rows: Sequence[int], class_names: Sequence[str], name: str, row: RowName):
     """Raises, listing the rows, if some of `names` (found at `rows`) are not in `class_names`."""
     known = set(class_names)
+    if known.issuperset(names):
+        return
     unknown = [(r, n) for r, n in zip(rows, names) if n not in known]
     if unknown:
         raise ValueError(
@@ -132,6 +140,8 @@ def _check_known(names: Sequence[str], rows: Sequence[int], class_names: Sequenc
 
 
 def _check_nonempty_names(names: Sequence[str], rows: Sequence[int], name: str, row: RowName) -> None:
+    if "" not in set(names):
+        return
     empty = [r for r, n in zip(rows, names) if not n]
     if empty:
         raise ValueError(f"Class names must not be empty: `{name}` holds '' at:{listing([row(r) for r in empty])}")
@@ -168,9 +178,9 @@ def _encode_sets(values: Sequence[Any], class_names, name: str, row: RowName):
     hits_row: list[int] = []
     hits_name: list[str] = []
     for i, labels in enumerate(values):
-        for label in (
-            np.asarray(labels, dtype=object).reshape(-1).tolist() if isinstance(labels, np.ndarray) else labels
-        ):
+        if isinstance(labels, np.ndarray):
+            labels = labels.reshape(-1).tolist()
+        for label in labels:
             hits_row.append(i)
             hits_name.append(label)
     wrong = [(r, v) for r, v in zip(hits_row, hits_name) if not isinstance(v, str)]
@@ -247,24 +257,21 @@ def encode_labels(
         raise ValueError(
             f"`{name}` must hold one label per path: {samples} paths. Received: {len(labels)} labels in `{name}`"
         )
-    array = labels if isinstance(labels, np.ndarray) else None
-    if array is None and not any(isinstance(v, (list, tuple, set, frozenset, np.ndarray)) for v in labels):
-        array = np.asarray(labels, dtype=object)
-    if array is not None and array.ndim == 2:
-        return _encode_multi_hot(array, class_names, name, row)
-    if array is not None and array.ndim != 1:
-        raise ValueError(
-            f"`{name}` must be 1-D (one label per sample) or 2-D (multi-hot). Received: shape {array.shape}"
-        )
-    if array is not None and array.dtype.kind in "iu":
-        if samples == 0:
-            raise ValueError(f"`{name}` is empty: a source needs at least one sample.")
-        return _encode_ids(array, class_names, name, row)
-    if array is not None and array.dtype.kind == "U":
-        return _encode_names(array.tolist(), class_names, name, row)
-    values = list(labels) if array is None or array.dtype != object else array.tolist()
-    if not values:
+    if samples == 0:
         raise ValueError(f"`{name}` is empty: a source needs at least one sample.")
+    if isinstance(labels, np.ndarray) or not any(isinstance(v, _SET_TYPES) for v in labels):
+        array = labels if isinstance(labels, np.ndarray) else np.asarray(labels, dtype=object)
+        if array.ndim == 2:
+            return _encode_multi_hot(array, class_names, name, row)
+        if array.ndim != 1:
+            raise ValueError(
+                f"`{name}` must be 1-D (one label per sample) or 2-D (multi-hot). Received: shape {array.shape}"
+            )
+        if array.dtype.kind in "iu":
+            return _encode_ids(array, class_names, name, row)
+        values = array.tolist()  # Python objects: names, ids, or what `_label_kind` reports
+    else:
+        values = list(labels)
     kind = _label_kind(values, name, row)
     if kind == "name":
         return _encode_names(values, class_names, name, row)
@@ -277,9 +284,13 @@ def encode_labels(
 
 
 def _normalised(path: str, sep: str, norm: Callable[[str], str]) -> str:
-    if "//" in path or "/." in path or path.startswith(".") or path.endswith(sep) or (sep != "/" and sep in path):
+    if "//" in path or "/." in path or path[:1] == "." or path[-1:] == sep or (sep != "/" and sep in path):
         return norm(path)
     return path
+
+
+def _is_absolute(path: str) -> bool:
+    return path[:1] == "/" if os.name == "posix" else os.path.isabs(path)
 
 
 def path_keys(
@@ -290,6 +301,9 @@ def path_keys(
     keys: list[str] = []
     wrong: list[str] = []
     for i, p in enumerate(paths):
+        if type(p) is str:
+            keys.append(p)
+            continue
         try:
             keys.append(os.fsdecode(os.fspath(p)))
         except TypeError:
@@ -297,12 +311,12 @@ def path_keys(
             keys.append("")
     if wrong:
         raise TypeError(f"`{name}` must hold paths (str, bytes or os.PathLike). Received:{listing(wrong)}")
-    empty = [row(i) for i, k in enumerate(keys) if not k]
+    empty = [row(i) for i, k in enumerate(keys) if not k] if not all(keys) else []
     if empty:
         raise ValueError(f"`{name}` must not hold empty paths. Received '' at:{listing(empty)}")
     if directory is None:
         return [_normalised(k, os.sep, os.path.normpath) for k in keys]
-    absolute = [f"{row(i)}: {k!r}" for i, k in enumerate(keys) if os.path.isabs(k)]
+    absolute = [f"{row(i)}: {k!r}" for i, k in enumerate(keys) if _is_absolute(k)]
     if absolute:
         raise ValueError(
             f"With a `directory`, every path in `{name}` must be relative to it; pass directory=None for absolute "
@@ -315,6 +329,8 @@ def path_keys(
 
 def check_unique(keys: Sequence[str], name: str = "paths", row: RowName | None = None) -> None:
     """Raises, listing the rows, if a key occurs more than once."""
+    if len(set(keys)) == len(keys):
+        return
     row = row or _indexed(name)
     first: dict[str, int] = {}
     repeats: list[str] = []
