@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from mixup_sequence.errors import ImageDecodeError
+from mixup_sequence.errors import ImageDecodeError, MissingFilesError
 from mixup_sequence.index import ALLOWED_FORMATS, FolderIndex, index_directory
 from mixup_sequence.mixing import MixConfig, MixParams
+from mixup_sequence.source import Source
 from mixup_sequence.workers import WorkerError
 
 __version__ = "0.1.0"
@@ -28,8 +29,10 @@ __all__ = [
     "ImageDecodeError",
     "ImageFolderSequence",
     "MixConfig",
+    "MissingFilesError",
     "MixParams",
     "MixupSequence",
+    "Source",
     "SyncEpoch",
     "WorkerError",
     "index_directory",

@@ -13,12 +13,13 @@ Layout (one directory per set of pixel-changing settings)::
 
     CACHE/224x224-rgb-area-1f0c3e9a7b2d/     # h x w, colour, filter, settings hash
         meta.json                            # the settings, readable
-        records/3f/3fa0...e1                 # one record per file: blake2b(relative path)
+        records/3f/3fa0...e1                 # one record per file: blake2b(its key)
         tmp/                                 # records being written
 
 A record is a fixed 64-byte header followed by the raw pixels (H x W x C
 bytes). The header holds a magic number, the format version, the 16-byte
-digest of the file's path relative to the indexed folder, the file's size
+digest of the file's key (its path relative to the source's directory, or
+its path for a source without one: see `source.py`), the file's size
 and mtime_ns (taken before it was read), the image's shape, and the
 `max_pixels` limit it was decoded under. A record is used only if all of
 these match the file as it is now (a changed file is decoded again) and
@@ -96,6 +97,7 @@ from mixup_sequence.decode import COLOR_MODES, DEFAULT_MAX_PIXELS, load_decoded,
 from mixup_sequence.errors import FileError, ImageDecodeError
 from mixup_sequence.index import FolderIndex
 from mixup_sequence.options import LoaderOptions
+from mixup_sequence.source import Source
 from mixup_sequence.verify import Progress
 
 # Bump when the record layout, or the pixels `decode.load_image` makes for the same
@@ -451,7 +453,8 @@ class ImageCache:
         """Returns `(image, written)`: the image from its record, or decoded and written now.
 
         Args:
-            relative_path: The file's path relative to the indexed folder (the key).
+            relative_path: The file's key: its path relative to the source's
+                directory (or its path, for a source without one).
             path: The file itself.
             max_pixels: As for `decode.load_image`.
 
@@ -507,11 +510,11 @@ class ImageCache:
             )
         return disk_bytes(records, self.image_size, self.color_mode, block)
 
-    def missing(self, index: FolderIndex) -> list[int]:
+    def missing(self, index: Source) -> list[int]:
         """Positions in `index` of the files that have no record yet (valid or not)."""
-        return [k for k in range(index.samples) if not os.path.exists(self.record_path(index.relative_path(k)))]
+        return [k for k in range(index.samples) if not os.path.exists(self.record_path(index.key(k)))]
 
-    def check_space(self, index: FolderIndex) -> None:
+    def check_space(self, index: Source) -> None:
         """Raises `CacheSpaceError` if the disk cannot hold the records `index` still misses.
 
         The full cache's size is known from the number of files; only when
@@ -555,8 +558,10 @@ class ImageCache:
             )
 
 
-def _check_outside_classes(cache: ImageCache, index: FolderIndex) -> None:
+def _check_outside_classes(cache: ImageCache, index: Source) -> None:
     """Refuses a cache that would become a class folder of the indexed folder the next time it is indexed."""
+    if not isinstance(index, FolderIndex):
+        return  # only class folders are walked
     inside = os.path.relpath(os.path.realpath(cache.directory), os.path.realpath(index.directory))
     parts = inside.split(os.sep)
     if inside == os.curdir or (len(parts) == 1 and parts[0] != os.pardir and not parts[0].startswith(".")):
@@ -567,7 +572,7 @@ def _check_outside_classes(cache: ImageCache, index: FolderIndex) -> None:
         )
 
 
-def open_cache(directory: str | os.PathLike, options: LoaderOptions, index: FolderIndex) -> ImageCache:
+def open_cache(directory: str | os.PathLike, options: LoaderOptions, index: Source) -> ImageCache:
     """An opened `ImageCache` for `options`' pixels, with room checked for `index`'s missing records."""
     cache = ImageCache(directory, options.image_size, options.color_mode, options.interpolation, options.augment_input)
     _check_outside_classes(cache, index)
@@ -617,7 +622,7 @@ def _bounded_map(pool: ThreadPoolExecutor, fn, items: Iterable[int], window: int
 
 def fill_cache(
     cache: ImageCache,
-    index: FolderIndex,
+    index: Source,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     workers: int | None = None,
     progress: bool = True,
@@ -643,7 +648,7 @@ def fill_cache(
 
     def one(k: int) -> tuple[bool, int, tuple[str, str] | None]:
         try:
-            image, was_written = cache.fetch(index.relative_path(k), index.path(k), max_pixels)
+            image, was_written = cache.fetch(index.key(k), index.path(k), max_pixels)
             return was_written, HEADER_BYTES + image.nbytes, None
         except ImageDecodeError as e:
             return False, 0, (e.filename, e.reason)

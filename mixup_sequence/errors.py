@@ -1,6 +1,8 @@
-"""Exceptions that carry the file they are about."""
+"""Exceptions that carry the files they are about."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class FileError(OSError):
@@ -42,3 +44,22 @@ class ImageDecodeError(FileError):
     @staticmethod
     def _format(filename: str, reason: str) -> str:
         return f"Could not decode image {filename!r}: {reason}"
+
+
+class MissingFilesError(FileNotFoundError):
+    """Files that a source lists but that are missing or cannot be read: all of them, with their rows.
+
+    Attributes:
+        problems: `[(row, path, reason), ...]` for every such file, in row order
+            (`row` as the message names it: `"paths[3]"`, `"row 'a17'"`).
+    """
+
+    def __init__(self, message: str, problems: Sequence[tuple[str, str, str]] = ()):
+        super().__init__(message)
+        self.problems = list(problems)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self):  # keep `problems` across process boundaries
+        return (type(self), (self.args[0], self.problems))

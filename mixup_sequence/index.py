@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from mixup_sequence.source import Source, pack_paths
+
 logger = logging.getLogger("mixup_sequence")
 
 # Keras' `image_dataset_from_directory` formats (bmp, gif, jpeg, jpg, png), plus tif, tiff and webp.
@@ -100,24 +102,12 @@ class _SkipCounter:
         return Skipped({r: self.counts[r] for r in order}, {r: tuple(self.examples[r]) for r in order})
 
 
-def _pack(relative_paths: Sequence[str]) -> tuple[bytes, np.ndarray]:
-    """Packs paths into one blob of file-system bytes and `n + 1` offsets (no per-file objects)."""
-    lengths = [len(p) for p in relative_paths]
-    blob = "".join(relative_paths).encode(_FS_ENCODING, _FS_ERRORS)
-    if len(blob) != sum(lengths):  # some character takes several bytes: measure each path
-        lengths = [len(p.encode(_FS_ENCODING, _FS_ERRORS)) for p in relative_paths]
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return blob, offsets
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
-class FolderIndex:
-    """The images of a class-folder tree.
+class FolderIndex(Source):
+    """The images of a class-folder tree: the folder source.
 
-    Paths are stored relative to `directory`, packed into one blob of the
-    file system's bytes with offsets, so a large index is small in memory
-    and cheap to pickle into worker processes.
+    Keys are paths relative to `directory` ("/" separators), packed into one
+    blob of the file system's bytes with offsets (see `source.Source`).
 
     Attributes:
         directory: The root directory that was indexed.
@@ -128,10 +118,6 @@ class FolderIndex:
     """
 
     directory: str
-    class_names: tuple[str, ...]
-    labels: np.ndarray
-    _blob: bytes
-    _offsets: np.ndarray
     skipped: Skipped = dataclasses.field(default_factory=Skipped)
 
     @classmethod
@@ -144,49 +130,20 @@ class FolderIndex:
         skipped: Skipped | None = None,
     ) -> FolderIndex:
         """Builds an index from paths relative to `directory` (with "/" separators)."""
-        blob, offsets = _pack(relative_paths)
+        blob, offsets = pack_paths(relative_paths)
         labels = np.asarray(labels, dtype=np.int32)
         return cls(directory, tuple(class_names), labels, blob, offsets, skipped or Skipped())
 
-    @property
-    def class_indices(self) -> dict[str, int]:
-        """Maps each class name to its integer label."""
-        return {name: i for i, name in enumerate(self.class_names)}
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def samples(self) -> int:
-        """The number of images."""
-        return len(self.labels)
-
     def relative_path_bytes(self, k: int) -> bytes:
-        """Path of image `k` relative to `directory`, as the file system's bytes (what the split hashes)."""
-        return self._blob[self._offsets[k] : self._offsets[k + 1]]
+        """Path of image `k` relative to `directory`, as the file system's bytes (its key)."""
+        return self.key_bytes(k)
 
     def relative_path(self, k: int) -> str:
-        """Path of image `k` relative to `directory`, with "/" separators."""
-        return self.relative_path_bytes(k).decode(_FS_ENCODING, _FS_ERRORS)
-
-    def path(self, k: int) -> str:
-        """Path of image `k` (`directory` joined with its relative path)."""
-        return os.path.join(self.directory, *self.relative_path(k).split("/"))
+        """Path of image `k` relative to `directory`, with "/" separators (its key)."""
+        return self.key(k)
 
     def relative_paths(self) -> list[str]:
-        return [self.relative_path(k) for k in range(self.samples)]
-
-    @property
-    def filepaths(self) -> np.ndarray:
-        """All image paths as a NumPy string array (built on each access)."""
-        return np.array([self.path(k) for k in range(self.samples)], dtype=str)
-
-    def take(self, indices: np.ndarray) -> FolderIndex:
-        """Returns the index restricted to `indices` (kept in the given order)."""
-        indices = np.asarray(indices, dtype=np.int64)
-        paths = [self.relative_path(int(k)) for k in indices]
-        return FolderIndex.from_paths(self.directory, self.class_names, paths, self.labels[indices], self.skipped)
+        return self.keys()
 
     def layout_warnings(self) -> list[str]:
         """Signs that `directory` is not the folder of class folders it should be.

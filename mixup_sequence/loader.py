@@ -24,18 +24,18 @@ import numpy as np
 from mixup_sequence import _rng, mixing
 from mixup_sequence.augment import Augmenter
 from mixup_sequence.cache import ImageCache
-from mixup_sequence.index import FolderIndex
 from mixup_sequence.normalize import Normalizer
 from mixup_sequence.options import LoaderOptions
 from mixup_sequence.plan import BatchPlan, Sampler
 from mixup_sequence.reader import Reader, Report
+from mixup_sequence.source import Source
 
 
 class BatchLoader:
-    """Produces `(x, y)` batches from a `FolderIndex`.
+    """Produces `(x, y)` batches from a `Source` (class folders, paths, a data frame).
 
     Args:
-        index: The files and labels.
+        index: The source: files, labels and class names.
         options: A `LoaderOptions`.
         seed: An integer seed.
         augment: Optional per-image transform, or an `augment.Augmenter`.
@@ -49,7 +49,7 @@ class BatchLoader:
 
     def __init__(
         self,
-        index: FolderIndex,
+        index: Source,
         options: LoaderOptions,
         seed: int,
         augment: Callable[..., Any] | None = None,

@@ -276,6 +276,33 @@ def smooth_labels(y: np.ndarray, label_smoothing: float, num_classes: int) -> np
     return y * (1.0 - label_smoothing) + label_smoothing / num_classes
 
 
+def mix_multi_hot(
+    labels: np.ndarray,
+    partner_labels: np.ndarray,
+    params: MixParams,
+    label_smoothing: float = 0.0,
+) -> np.ndarray:
+    """Returns `(B, num_classes)` float32 targets for mixed multi-label samples (sigmoid outputs).
+
+    `y = lam * y_i + (1 - lam) * y_p` from the multi-hot rows, each class
+    weighted by the share of the sample that came from an image that has it
+    (a class both images have keeps weight 1); not renormalised. Then label
+    smoothing as Keras' binary cross-entropy applies it:
+    `y * (1 - eps) + eps / 2`.
+
+    Args:
+        labels: `(B, num_classes)` multi-hot rows of the batch's samples.
+        partner_labels: Multi-hot rows that `params.partner` indexes.
+        params: The batch's `MixParams`.
+        label_smoothing: `eps`.
+    """
+    lam = params.lam[:, None]
+    y = lam * labels + (1.0 - lam) * partner_labels[params.partner]
+    if label_smoothing:
+        y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    return y.astype(np.float32)
+
+
 def cyclic_partners(rng: np.random.Generator, batch_size: int) -> np.ndarray:
     """Returns a random permutation with no fixed point (for a batch of 2+).
 
@@ -367,7 +394,12 @@ def mix_labels(
     num_classes: int,
     label_smoothing: float = 0.0,
 ) -> np.ndarray:
-    """Returns `(B, num_classes)` float32 soft labels for mixed samples."""
+    """Returns `(B, num_classes)` float32 soft labels for mixed samples.
+
+    Multi-hot `(B, num_classes)` labels (multi-label data) go to `mix_multi_hot`.
+    """
+    if labels.ndim == 2:
+        return mix_multi_hot(labels, partner_labels, params, label_smoothing)
     n = len(labels)
     rows = np.arange(n)
     y = np.zeros((n, num_classes), dtype=np.float64)

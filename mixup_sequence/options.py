@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mixup_sequence.decode import COLOR_MODES, DEFAULT_MAX_PIXELS, INTERPOLATIONS
+from mixup_sequence.source import Source
 from mixup_sequence.split import SUBSETS
 
 PAIRINGS = ("batch", "dataset")
@@ -243,8 +244,15 @@ def check_keras_arguments(
     start_method: object,
 ) -> None:
     """Checks the Sequence's remaining arguments (types only; no disk access)."""
-    if not isinstance(directory, (str, os.PathLike)):
-        raise TypeError(f"`directory` must be a path (str or os.PathLike). Received: directory={directory!r}")
+    if not isinstance(directory, (str, os.PathLike, Source)):
+        raise TypeError(
+            f"`directory` must be a path (str or os.PathLike), or a `Source`. Received: directory={directory!r}"
+        )
+    if isinstance(directory, Source) and (class_names is not None or follow_links):
+        raise ValueError(
+            "`class_names` and `follow_links` are for a directory of class folders; a `Source` has its class names "
+            f"already. Received: class_names={class_names!r}, follow_links={follow_links!r}"
+        )
     if class_names is not None:
         if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):  # type: ignore[attr-defined]
             raise TypeError(f"`class_names` must be a list of folder names. Received: class_names={class_names!r}")

@@ -3,10 +3,10 @@
 The read stage. `Reader.read(k, ...)` returns sample `k`'s uint8 HWC image,
 decoded at `image_size` (`decode.py`) or read from the image cache
 (`cache.py`), replaced by another image of its
-class under `on_error="skip"`, and augmented with its own keyed generator
-(`augment.py`). With `augment_input="decoded"` the image is decoded but not
-resized, and the augmentation brings it to `image_size`. It knows nothing
-of batches or mixing.
+class (multi-label: of its set of classes) under `on_error="skip"`, and
+augmented with its own keyed generator (`augment.py`). With
+`augment_input="decoded"` the image is decoded but not resized, and the
+augmentation brings it to `image_size`. It knows nothing of batches or mixing.
 
 Keys of the random streams (see `_rng`):
 - the augmentation of sample `k` in epoch `e`: `(seed, AUGMENT, e, k)`
@@ -29,8 +29,8 @@ from mixup_sequence.augment import Augmenter
 from mixup_sequence.cache import ImageCache
 from mixup_sequence.decode import COLOR_MODES, load_decoded, load_image
 from mixup_sequence.errors import ImageDecodeError
-from mixup_sequence.index import FolderIndex
 from mixup_sequence.options import LoaderOptions, check_augment
+from mixup_sequence.source import Source
 
 # With on_error="skip": how many other images of the class to try before giving up.
 MAX_REPLACEMENT_TRIES = 32
@@ -42,7 +42,7 @@ class Reader:
     """Reads samples of a source: decoded, replaced if unreadable, augmented.
 
     Args:
-        index: The files and labels.
+        index: The source: files and labels.
         options: A `LoaderOptions` (image size, colour mode, interpolation,
             pixel limit, `on_error`, `augment_input`).
         seed: An integer seed.
@@ -53,7 +53,7 @@ class Reader:
 
     def __init__(
         self,
-        index: FolderIndex,
+        index: Source,
         options: LoaderOptions,
         seed: int,
         augmenter: Augmenter | None = None,
@@ -87,7 +87,7 @@ class Reader:
         """
         opts = self.options
         if self.cache is not None:
-            return self.cache.load(self.index.relative_path(k), self.index.path(k), opts.max_pixels)
+            return self.cache.load(self.index.key(k), self.index.path(k), opts.max_pixels)
         if opts.augment_input == "decoded":
             return load_decoded(self.index.path(k), opts.image_size, opts.color_mode, opts.max_pixels)
         return load_image(self.index.path(k), opts.image_size, opts.color_mode, opts.interpolation, opts.max_pixels)
@@ -95,8 +95,10 @@ class Reader:
     def _decode_or_replace(self, k: int, epoch: int, report: Report | None) -> tuple[int, np.ndarray]:
         """Decodes sample `k`; with `on_error="skip"`, falls back to another of its class.
 
-        The replacements are tried in an order drawn from `(seed, REPLACE, epoch, k)`,
-        so every mode and run picks the same one. Returns the sample used and its image.
+        Multi-label: another with exactly its set of classes (an error if there
+        is none, since any other would change the labels). The replacements
+        are tried in an order drawn from `(seed, REPLACE, epoch, k)`, so every
+        mode and run picks the same one. Returns the sample used and its image.
         """
         try:
             return k, self.decode(k)
@@ -104,9 +106,7 @@ class Reader:
             if self.options.on_error == "raise":
                 raise
             failures = [e]
-        label = self.index.labels[k]
-        members = np.flatnonzero(self.index.labels == label)
-        members = members[members != k]
+        members = self.index.same_labels(k)
         order = _rng.generator(self.seed, _rng.REPLACE, epoch, k).permutation(members)[:MAX_REPLACEMENT_TRIES]
         for r in order:
             try:
@@ -120,11 +120,16 @@ class Reader:
         if report is not None:
             report.extend((f.filename, f.reason) for f in failures)
         if r is None:
-            raise ImageDecodeError(
-                self.index.path(k),
-                f"{failures[0].reason}; and no readable replacement among {len(order)} other images of class "
-                f"{self.index.class_names[label]!r}",
-            )
+            labels = self.index.describe_labels(k)
+            if len(members) == 0 and self.index.multi_label:
+                reason = (
+                    f"{failures[0].reason}; and no other image has exactly its {labels}, so none can replace it "
+                    "without changing its labels: fix or remove the file"
+                )
+            else:
+                among = f"with the same {labels}" if self.index.multi_label else f"of {labels}"
+                reason = f"{failures[0].reason}; and no readable replacement among {len(order)} other images {among}"
+            raise ImageDecodeError(self.index.path(k), reason)
         return int(r), image
 
     def augment_states(self, samples: Iterable[int], epoch: int, stream: int) -> list[Any]:
@@ -158,7 +163,7 @@ class Reader:
                 shape = self.image_shape if self.options.augment_input == "decoded" else None
                 image = self.augmenter.apply(image, state, shape, functools.partial(self.index.path, used))
         except Exception as e:
-            label = self.index.class_names[self.index.labels[used]]
-            e.add_note(f"while loading {self.index.path(used)!r} (class {label!r}) for batch {batch} of epoch {epoch}")
+            labels = self.index.describe_labels(used)
+            e.add_note(f"while loading {self.index.path(used)!r} ({labels}) for batch {batch} of epoch {epoch}")
             raise
         return image

@@ -12,7 +12,7 @@ import sys
 import threading
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 import keras
 import numpy as np
@@ -31,6 +31,10 @@ from mixup_sequence.options import (
     check_pairing,
     check_seed,
 )
+from mixup_sequence.source import Source
+from mixup_sequence.source_dataframe import dataframe_source, row_namer
+from mixup_sequence.source_paths import check_files as check_listed_files
+from mixup_sequence.source_paths import paths_source
 from mixup_sequence.split import split_index
 from mixup_sequence.verify import check_files
 from mixup_sequence.workers import ProcessPool, ThreadPool
@@ -58,11 +62,13 @@ def _keras_is_resetting() -> bool:
 
 
 class ImageFolderSequence(keras.utils.PyDataset):
-    """Batches of images from a folder with one sub-folder per class.
+    """Batches of images from a folder with one sub-folder per class, or from paths or a data frame.
 
     Yields `(x, y)`: `x` float32 `(batch, height, width, channels)` scaled to
     `value_range` (default [0, 1]), or uint8 with `dtype="uint8"`; `y` float32
-    one-hot `(batch, num_classes)`.
+    one-hot `(batch, num_classes)` (multi-hot for multi-label sources). Build
+    one from a list of paths with `from_paths`, from a pandas data frame with
+    `from_dataframe`.
     Batch `i` of epoch `e` is a pure function of `(seed, e, i)` and the files,
     whatever the worker count, threads or processes, or order of access.
 
@@ -78,7 +84,8 @@ class ImageFolderSequence(keras.utils.PyDataset):
     ```
 
     Args:
-        directory: Root folder; each sub-folder is a class.
+        directory: Root folder; each sub-folder is a class. Or a
+            `source.Source` (what `from_paths` and `from_dataframe` pass).
         batch_size: Samples per batch. The last batch is shorter unless
             `drop_remainder=True`.
         image_size: `(height, width)` every image is resized to.
@@ -151,7 +158,8 @@ class ImageFolderSequence(keras.utils.PyDataset):
             `ImageDecodeError` naming the file, its class and the batch; or
             "skip": use another image of the same class in its place (the same
             one in every mode and run), log a warning once per file, and list
-            it in `bad_files`.
+            it in `bad_files`. Multi-label: another image with exactly the same
+            set of classes; without one, the error is raised.
         max_pixels: Refuse images whose header declares more pixels than
             this (decompression bombs), before decoding; None for OpenCV's own
             limit only.
@@ -174,7 +182,11 @@ class ImageFolderSequence(keras.utils.PyDataset):
 
     Attributes:
         class_names, class_indices, filepaths, labels, samples, num_classes:
-            As in Keras' directory iterators, for this subset.
+            As in Keras' directory iterators, for this subset. `labels` is
+            int32 `(samples,)`, or uint8 multi-hot `(samples, num_classes)`
+            for a multi-label source.
+        source: The `source.Source` (paths, labels, class names) of this subset.
+        multi_label: Whether `y` is multi-hot (for sigmoid outputs).
         seed: The seed in use.
         epoch: The epoch whose batches `__getitem__` returns.
         shuffle: Whether samples are reshuffled every epoch.
@@ -183,7 +195,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
 
     def __init__(
         self,
-        directory: str | os.PathLike,
+        directory: str | os.PathLike | Source,
         *,
         batch_size: int = LoaderOptions.batch_size,
         image_size: tuple[int, int] = LoaderOptions.image_size,
@@ -252,12 +264,17 @@ class ImageFolderSequence(keras.utils.PyDataset):
         # and calls `__getitem__` in order from one thread.
         keras_workers = 1 if self._pool_workers else workers
         super().__init__(workers=keras_workers, use_multiprocessing=False, max_queue_size=max_queue_size)
-        index = index_directory(directory, class_names=class_names, follow_links=follow_links)
+        if isinstance(directory, Source):
+            index = directory
+        else:
+            index = index_directory(directory, class_names=class_names, follow_links=follow_links)
         if validation_split is not None and subset is not None:
+            whole = index.samples
             index = split_index(index, validation_split, subset)
             if index.samples == 0:
+                what = "the source" if isinstance(directory, Source) else repr(os.fspath(directory))
                 raise ValueError(
-                    f"The {subset!r} subset of {os.fspath(directory)!r} is empty with "
+                    f"The {subset!r} subset of {what} ({whole} samples) is empty with "
                     f"validation_split={validation_split}."
                 )
         self.seed = _rng.draw_seed() if seed is None else int(seed)
@@ -271,7 +288,95 @@ class ImageFolderSequence(keras.utils.PyDataset):
         if self._pool_workers:
             _threads.limit_opencv_threads_for_workers()
 
+    @classmethod
+    def from_paths(
+        cls,
+        paths: Sequence[str | os.PathLike],
+        labels: Any,
+        *,
+        class_names: Sequence[str] | None = None,
+        directory: str | os.PathLike | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """A sequence of the images at `paths`, with `labels`.
+
+        Labels, one per path: class names (classes are the sorted names, or
+        `class_names`), integer ids (classes `"0"`..`"K-1"`, or
+        `class_names`), or multi-label: a list of class names per path, or a
+        `(len(paths), K)` array of 0/1 (see `source_paths.py`). Multi-label
+        gives multi-hot `y` for sigmoid outputs and binary cross-entropy.
+        Every file is checked once the other arguments are: all missing or
+        unreadable ones raise together (`errors.MissingFilesError`).
+
+        ```python
+        train = MixupSequence.from_paths(["a/1.jpg", "b/2.jpg", ...], ["cat", "dog", ...],
+                                         directory="photos", image_size=(160, 160))
+        ```
+
+        Args:
+            paths: Image paths, relative to `directory`; or, if it is None,
+                absolute (or relative to the working directory).
+            labels: One label per path, or a multi-hot array.
+            class_names: Optional class names, in label order.
+            directory: Optional folder the paths are relative to.
+            **kwargs: The sequence's other arguments (not `follow_links`).
+        """
+        source = paths_source(paths, labels, class_names=class_names, directory=directory)
+        sequence = cls(source, **kwargs)  # every other argument checked first
+        check_listed_files(source, what="paths")
+        return sequence
+
+    @classmethod
+    def from_dataframe(
+        cls,
+        dataframe: Any,
+        directory: str | os.PathLike | None = None,
+        *,
+        x_col: str = "filename",
+        y_col: str | Sequence[str] = "class",
+        class_names: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """A sequence of the rows of a pandas data frame, with the names of Keras' `flow_from_dataframe`.
+
+        `x_col` holds the paths (relative to `directory`, or as they are if it
+        is None); `y_col` the labels: a column of class names, integer ids or
+        lists of class names (multi-label), or a list of 0/1 columns, one per
+        class, whose names are the class names (multi-label, multi-hot). One
+        sample per row, in frame order. Missing or unreadable files raise
+        together, each with its row (`errors.MissingFilesError`); no row is
+        dropped. Needs pandas (imported here only).
+
+        ```python
+        frame = pandas.read_csv("labels.csv")  # filename,class
+        train = MixupSequence.from_dataframe(frame, "images", image_size=(160, 160),
+                                             validation_split=0.2, subset="training", seed=1)
+        ```
+
+        Args:
+            dataframe: A pandas `DataFrame`.
+            directory: Optional folder the paths are relative to.
+            x_col: The column of paths.
+            y_col: The column of labels, or a list of 0/1 columns.
+            class_names: Optional class names, in label order (not with a list `y_col`).
+            **kwargs: The sequence's other arguments (not `follow_links`).
+        """
+        source = dataframe_source(dataframe, directory, x_col=x_col, y_col=y_col, class_names=class_names)
+        sequence = cls(source, **kwargs)  # every other argument checked first
+        check_listed_files(source, row_namer(dataframe), what=f"dataframe[{x_col!r}]")
+        return sequence
+
     # --- the index, as in Keras' directory iterators -----------------------
+    @property
+    def source(self) -> Source:
+        """The samples of this subset: paths, labels and class names."""
+        return self._loader.index
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether each sample has a set of classes: `labels` and `y` are then multi-hot."""
+        return self._loader.index.multi_label
+
     @property
     def class_names(self) -> list[str]:
         return list(self._loader.index.class_names)
@@ -528,9 +633,10 @@ class ImageFolderSequence(keras.utils.PyDataset):
     def __repr__(self) -> str:
         o = self._loader.options
         extra = f", {self._loader.mix}" if self._loader.mix is not None else ""
+        multi = ", multi_label=True" if self.multi_label else ""
         return (
             f"{type(self).__name__}(directory={self._loader.index.directory!r}, samples={self.samples}, "
-            f"num_classes={self.num_classes}, batch_size={o.batch_size}, image_size={o.image_size}, "
+            f"num_classes={self.num_classes}{multi}, batch_size={o.batch_size}, image_size={o.image_size}, "
             f"seed={self.seed}, epoch={self._epoch}, worker_mode={self.worker_mode!r}{extra})"
         )
 
@@ -542,7 +648,9 @@ class MixupSequence(ImageFolderSequence):
     batch with no fixed point (every image is mixed with a different one).
     `x` is float32 in `value_range` (or uint8); `y` is float32 soft labels that sum to
     1, whose weight on each class is the share of the sample that came from
-    it (before label smoothing).
+    it (before label smoothing). For a multi-label source (`from_paths`,
+    `from_dataframe`), `y = lam * y_i + (1 - lam) * y_p` from the multi-hot
+    rows, by the same pixel shares and not renormalised, for sigmoid outputs.
 
     Example:
 
@@ -565,13 +673,14 @@ class MixupSequence(ImageFolderSequence):
     Keras' own batch shuffle uses the unseeded global `random` module.
 
     Args:
-        directory: Root folder; each sub-folder is a class.
+        directory: Root folder; each sub-folder is a class (or a `source.Source`).
         mixup_alpha: `lam ~ Beta(mixup_alpha, mixup_alpha)`; 0 disables mixup.
         cutmix_alpha: Beta parameter for CutMix; 0 disables CutMix.
         switch_prob: When both are on, the chance a sample uses CutMix.
         mix_prob: The chance a sample is mixed at all.
         label_smoothing: `y * (1 - eps) + eps / num_classes`, as in Keras'
-            categorical cross-entropy.
+            categorical cross-entropy; multi-label: `y * (1 - eps) + eps / 2`,
+            as in its binary cross-entropy.
         mix_mode: `"sample"` (one `lam` per sample) or `"batch"` (one per batch).
         mixer_probs: None (mixup and/or CutMix, as their alphas enable them,
             split by `switch_prob`), or `{mixer: probability}` summing to 1:
@@ -599,7 +708,7 @@ class MixupSequence(ImageFolderSequence):
 
     def __init__(
         self,
-        directory: str | os.PathLike,
+        directory: str | os.PathLike | Source,
         *,
         mixup_alpha: float = MixConfig.mixup_alpha,
         cutmix_alpha: float = MixConfig.cutmix_alpha,

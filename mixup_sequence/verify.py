@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from mixup_sequence.decode import DEFAULT_MAX_PIXELS, decode_bytes, read_bytes
 from mixup_sequence.errors import ImageDecodeError
-from mixup_sequence.index import FolderIndex
+from mixup_sequence.source import Source
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +67,7 @@ def _check(path: str, color_mode: str, max_pixels: int | None) -> FileCheck:
 
 
 def iter_checks(
-    index: FolderIndex,
+    index: Source,
     color_mode: str = "rgb",
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     workers: int | None = None,
@@ -83,7 +83,7 @@ def iter_checks(
             yield check
 
 
-def check_files(index: FolderIndex, **kwargs) -> dict[str, str]:
+def check_files(index: Source, **kwargs) -> dict[str, str]:
     """Decodes every file of `index`; returns `{path: reason}` for those that fail.
 
     Keyword arguments are those of `iter_checks`.
