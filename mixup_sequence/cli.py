@@ -29,7 +29,7 @@ from mixup_sequence.decode import COLOR_MODES, INTERPOLATIONS
 from mixup_sequence.index import display_path, index_directory
 from mixup_sequence.loader import BatchLoader
 from mixup_sequence.mixing import MIX_MODES, MixConfig
-from mixup_sequence.options import DTYPES, PAIRINGS, LoaderOptions
+from mixup_sequence.options import AUGMENT_INPUTS, DTYPES, PAIRINGS, LoaderOptions
 from mixup_sequence.preview import save_batch_grid
 from mixup_sequence.split import validation_mask
 from mixup_sequence.verify import check_files, iter_checks
@@ -89,6 +89,7 @@ def _loader_options(args: argparse.Namespace) -> LoaderOptions:
         dtype=args.dtype,
         value_range=None if args.value_range is None else (args.value_range[0], args.value_range[1]),
         pairing=args.pairing,
+        augment_input=args.augment_input,
     )
 
 
@@ -364,6 +365,13 @@ def _add_loading_arguments(parser: argparse.ArgumentParser) -> None:
         help="per-image augmentation, run before mixing as in training: an Albumentations pipeline saved with "
         "A.save (.json, .yaml or .yml), or a module:attribute (a transform, or a callable on a uint8 HWC image); "
         "the current directory is searched for the module",
+    )
+    group.add_argument(
+        "--augment-input",
+        choices=AUGMENT_INPUTS,
+        default=LoaderOptions.augment_input,
+        help="what --augment receives: the image resized to --image-size, or as decoded (the pipeline then "
+        "crops and resizes to --image-size itself, e.g. A.RandomResizedCrop)",
     )
 
 

@@ -102,6 +102,18 @@ def _tile_pixels(path):
     return [grid[y : y + h, x : x + w] for x, y, w, h in _tiles_and_text(path)[0]]
 
 
+def test_preview_with_a_pipeline_that_owns_the_resize(tree, tmp_path, capsys):
+    spec = str(tmp_path / "crop.yaml")
+    A.save(A.Compose([A.RandomResizedCrop(size=(20, 24), p=1.0)]), spec, data_format="yaml")
+    out = tmp_path / "crop.png"
+    # Without --augment-input decoded the crop's output (from the resized image) is refused, naming the mode.
+    assert _preview(tree, out, "--augment", spec, "--image-size", "40", "48") == 2
+    assert "augment_input" in capsys.readouterr().err
+    assert _preview(tree, out, "--augment", spec, "--augment-input", "decoded") == 0
+    tiles = _tiles_and_text(out)[0]
+    assert len(tiles) == 6 and all((w, h) == (24, 20) for _, _, w, h in tiles)
+
+
 @pytest.mark.parametrize("kind", ["yaml", "json", "module"])
 def test_preview_runs_the_augmentation_chain(tree, tmp_path, monkeypatch, kind):
     chain = A.Compose([A.InvertImg(p=1.0)])
