@@ -30,8 +30,8 @@ test-fast: venv  ## seconds: everything that does not start Keras
 	$(PY) -m pytest -q -m "not keras and not slow"
 
 lint: venv
-	$(PY) -m ruff check mixup_sequence tests examples data_samples benchmarks docs
-	$(PY) -m ruff format --check mixup_sequence tests examples data_samples benchmarks docs
+	$(PY) -m ruff check mixup_sequence tests examples data_samples benchmarks docs/griffe_defaults.py
+	$(PY) -m ruff format --check mixup_sequence tests examples data_samples benchmarks docs/griffe_defaults.py
 
 typecheck: venv
 	$(PY) -m mypy
