@@ -5,15 +5,16 @@ PY := $(VENV)/bin/python
 export NO_ALBUMENTATIONS_UPDATE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: venv demo test test-fast lint typecheck samples bench-mixing clean bench bench-quick bench-index bench-saturation bench-threads evidence
+.PHONY: venv demo test test-fast lint typecheck docs samples bench-mixing clean bench bench-quick bench-index bench-saturation bench-threads evidence
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# Every Keras backend, so the tests can check the same batches on each (torch 2.13.0: the CPU build).
-	$(PY) -m pip install --quiet -e '.[tensorflow,jax,dev]' 'torch==2.13.0'
+	# Every Keras backend, so the tests can check the same batches on each (torch 2.13.0: the CPU build),
+	# and the documentation tools (make docs).
+	$(PY) -m pip install --quiet -e '.[tensorflow,jax,dev,docs]' 'torch==2.13.0'
 	# Keras 2, matching the installed TensorFlow; --no-deps, or it would add the full `tensorflow`
 	# wheel over `tensorflow-cpu` (two wheels in one folder).
 	$(PY) -m pip install --quiet --no-deps "tf_keras==$$($(PY) -c 'import tensorflow as tf; print(tf.__version__.rsplit(".", 1)[0])').*"
@@ -29,11 +30,14 @@ test-fast: venv  ## seconds: everything that does not start Keras
 	$(PY) -m pytest -q -m "not keras and not slow"
 
 lint: venv
-	$(PY) -m ruff check mixup_sequence tests examples data_samples benchmarks
-	$(PY) -m ruff format --check mixup_sequence tests examples data_samples benchmarks
+	$(PY) -m ruff check mixup_sequence tests examples data_samples benchmarks docs/griffe_defaults.py
+	$(PY) -m ruff format --check mixup_sequence tests examples data_samples benchmarks docs/griffe_defaults.py
 
 typecheck: venv
 	$(PY) -m mypy
+
+docs: venv  ## the documentation site and API reference into out/site, offline; a warning (broken link, anchor or docstring) fails it
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 .PHONY: package-check
 package-check: venv  ## build the sdist and wheel into dist/, install the wheel with [jax] into a fresh venv, run the CLI and the quick start from outside the repo (about a minute)

@@ -9,12 +9,14 @@ decodes a file first (any worker thread or process, any run) writes its
 record; `fill_cache` does them all ahead of training on a thread pool
 (OpenCV releases the interpreter lock). No Keras here.
 
-Layout (one directory per set of pixel-changing settings)::
+Layout (one directory per set of pixel-changing settings):
 
-    CACHE/224x224-rgb-area-1f0c3e9a7b2d/     # h x w, colour, filter, settings hash
-        meta.json                            # the settings, readable
-        records/3f/3fa0...e1                 # one record per file: blake2b(its key)
-        tmp/                                 # records being written
+```text
+CACHE/224x224-rgb-area-1f0c3e9a7b2d/     # h x w, colour, filter, settings hash
+    meta.json                            # the settings, readable
+    records/3f/3fa0...e1                 # one record per file: blake2b(its key)
+    tmp/                                 # records being written
+```
 
 A record is a fixed 64-byte header followed by the raw pixels (H x W x C
 bytes). The header holds a magic number, the format version, the 16-byte
@@ -220,9 +222,13 @@ class ImageCache:
     Example:
 
     ```python
+    from mixup_sequence import index_directory
+    from mixup_sequence.cache import ImageCache
+
+    index = index_directory("data/flowers")
     cache = ImageCache("cache/", image_size=(224, 224)).open()
-    image = cache.load("cat/001.jpg", "data/cat/001.jpg")   # decoded and written once
-    image = cache.load("cat/001.jpg", "data/cat/001.jpg")   # read from the record
+    image = cache.load(index.relative_path(0), index.path(0))   # decoded, and its record written
+    image = cache.load(index.relative_path(0), index.path(0))   # read from the record
     ```
 
     Args:

@@ -39,6 +39,10 @@ class SyncEpoch(keras.callbacks.Callback):
     Example:
 
     ```python
+    import keras
+    from mixup_sequence import MixupSequence, SyncEpoch
+
+    train = MixupSequence("data/flowers", seed=7, workers=2, use_multiprocessing=True)
     model.fit(train, epochs=10, shuffle=False,
               callbacks=[keras.callbacks.BackupAndRestore("backup"), SyncEpoch(train)])
     ```
@@ -78,6 +82,9 @@ class BackupAndResume(keras.callbacks.BackupAndRestore):
     Example:
 
     ```python
+    from mixup_sequence import BackupAndResume, MixupSequence
+
+    train = MixupSequence("data/flowers", seed=7, workers=2, use_multiprocessing=True)
     model.fit(train, epochs=10, shuffle=False,
               callbacks=[BackupAndResume("backup", train, save_freq=100)])
     ```

@@ -26,8 +26,9 @@ from mixup_sequence.source import Source, pack_paths
 
 logger = logging.getLogger("mixup_sequence")
 
-# Keras' `image_dataset_from_directory` formats (bmp, gif, jpeg, jpg, png), plus tif, tiff and webp.
 ALLOWED_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
+"""The extensions of the files indexed as images, in any case: Keras' `image_dataset_from_directory`
+formats (bmp, gif, jpeg, jpg, png), plus tif, tiff and webp."""
 
 # Why an entry under `directory` is not in the index, in the order reports list them.
 SKIP_REASONS: Mapping[str, str] = {

@@ -75,6 +75,8 @@ class ImageFolderSequence(keras.utils.PyDataset):
     Example:
 
     ```python
+    from mixup_sequence import ImageFolderSequence
+
     val = ImageFolderSequence("data/flowers", batch_size=32, image_size=(160, 160),
                               validation_split=0.2, subset="validation")
     x, y = val[0]
@@ -163,12 +165,14 @@ class ImageFolderSequence(keras.utils.PyDataset):
         max_pixels: Refuse images whose header declares more pixels than
             this (decompression bombs), before decoding; None for OpenCV's own
             limit only.
-        shard_index, num_shards: For multi-host training: this host serves
-            positions `shard_index, shard_index + num_shards, ...` of every
-            epoch's global order (the same on every host, given the same
-            seed), `samples // num_shards` of them: disjoint, equal-size parts
-            that together cover the epoch but for fewer than `num_shards`
-            samples (dropped, a different few each epoch).
+        shard_index: For multi-host training, this host's index in
+            `[0, num_shards)`: it serves positions `shard_index,
+            shard_index + num_shards, ...` of every epoch's global order (the
+            same on every host, given the same seed), `samples // num_shards`
+            of them: disjoint, equal-size parts that together cover the epoch
+            but for fewer than `num_shards` samples (dropped, a different few
+            each epoch).
+        num_shards: The number of hosts (shards) of the epoch.
         cache: None (decode every epoch), or a directory for a persistent
             cache of the decoded, resized uint8 images (see `cache.py`): the
             first epoch (or `build_cache()`) writes one record per file, later
@@ -181,10 +185,14 @@ class ImageFolderSequence(keras.utils.PyDataset):
             not resized, and vary in size.
 
     Attributes:
-        class_names, class_indices, filepaths, labels, samples, num_classes:
-            As in Keras' directory iterators, for this subset. `labels` is
-            int32 `(samples,)`, or uint8 multi-hot `(samples, num_classes)`
-            for a multi-label source.
+        class_names: The class names, in label order (as in Keras' directory
+            iterators, as are the five attributes that follow).
+        class_indices: Class name -> integer label.
+        filepaths: The path of every sample of this subset (a NumPy string array).
+        labels: The label of every sample: int32 `(samples,)`, or uint8
+            multi-hot `(samples, num_classes)` for a multi-label source.
+        samples: The number of samples.
+        num_classes: The number of classes.
         source: The `source.Source` (paths, labels, class names) of this subset.
         multi_label: Whether `y` is multi-hot (for sigmoid outputs).
         seed: The seed in use.

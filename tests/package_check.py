@@ -62,7 +62,7 @@ def build(dist, ver):
     check(all(n.startswith(("mixup_sequence/", f"mixup_sequence-{ver}.dist-info/")) for n in names), "stray files")
     with tarfile.open(sdist) as t:
         members = set(t.getnames())
-    for path in ("CHANGELOG.md", "tests/conftest.py", "data_samples/digits/0", "examples/train.py"):
+    for path in ("CHANGELOG.md", "tests/conftest.py", "data_samples/digits/0", "examples/train.py", "docs/index.md"):
         check(f"mixup_sequence-{ver}/{path}" in members, f"the sdist lacks {path}")
     return wheel
 
