@@ -125,13 +125,14 @@ class ImageFolderSequence(keras.utils.PyDataset):
             workers; rescale in the model (`keras.layers.Rescaling(1 / 255)`).
             A mixup pixel is then rounded to the nearest integer (at most
             0.5/255 from the float32 value); labels stay float32 and exact.
-        mean, std: Per-channel normalization of the float32 batch after
-            mixing: `x = (x - mean) / std` (float32), with `x` in
-            `value_range`; a number, or one per channel. With the default
-            `value_range` (0, 1), `mean=(0.485, 0.456, 0.406),
-            std=(0.229, 0.224, 0.225)` give what `A.Normalize()` gives.
-            None (default) for both: no normalization; one alone: the other
-            is 0 or 1. Not with `dtype="uint8"`.
+        mean: Per-channel normalization of the float32 batch after mixing:
+            `x = (x - mean) / std` (float32), with `x` in `value_range`; a
+            number, or one per channel. With the default `value_range`
+            (0, 1), `mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)`
+            give what `A.Normalize()` gives. None (default) for both: no
+            normalization; one alone: the other is 0 or 1. Not with
+            `dtype="uint8"`.
+        std: See `mean`.
         balance: None (default), or `"class"`: every class is drawn equally
             often, whatever its size (see `sample_weights`). Needs
             `shuffle=True`.
