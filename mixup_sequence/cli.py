@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import csv
 import dataclasses
 import importlib
 import os
@@ -31,6 +32,9 @@ from mixup_sequence.loader import BatchLoader
 from mixup_sequence.mixing import MIX_MODES, MixConfig
 from mixup_sequence.options import AUGMENT_INPUTS, DTYPES, PAIRINGS, LoaderOptions
 from mixup_sequence.preview import save_batch_grid
+from mixup_sequence.source import Source
+from mixup_sequence.source_paths import check_files as check_listed_files
+from mixup_sequence.source_paths import paths_source
 from mixup_sequence.split import validation_mask
 from mixup_sequence.verify import check_files, iter_checks
 
@@ -130,13 +134,44 @@ def _make_loader(args: argparse.Namespace, seed: int, max_images: int | None = N
     """Returns the loader the arguments describe, and the number of images in the folder."""
     options, mix = _loader_options(args), _mix_config(args)  # checked before the disk is read
     augment = _load_augment(args.augment) if args.augment else None
-    index = index_directory(args.directory)
+    labels_file = getattr(args, "labels", None)
+    index = _csv_source(labels_file, args) if labels_file else index_directory(args.directory)
     total = index.samples
     if max_images is not None and total > max_images:
         # Spread evenly over the index (sorted by class), so every class keeps its share.
         index = index.take(np.linspace(0, total - 1, max_images).round().astype(np.int64))
     cache = open_cache(args.cache, options, index) if getattr(args, "cache", None) else None
     return BatchLoader(index, options, seed, augment=augment, mix=mix, cache=cache), total
+
+
+def _csv_source(path: str, args: argparse.Namespace) -> Source:
+    """The paths source of a CSV file: `--x-col` holds paths relative to the directory, `--y-col` the labels.
+
+    One `--y-col`: a class name per row. Several: 0/1 columns, multi-hot (the columns are the classes).
+    """
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    columns = [args.x_col, *args.y_col]
+    missing = [c for c in columns if not rows or c not in rows[0]]
+    if missing:
+        found = list(rows[0]) if rows else []
+        raise ValueError(
+            f"`--labels` must be a CSV file with a header naming the columns {columns}; missing {missing} "
+            f"(found {found}). Received: --labels={path}"
+        )
+    paths = [row[args.x_col] for row in rows]
+    if len(args.y_col) == 1:
+        labels: Any = [row[args.y_col[0]] for row in rows]
+        class_names = None
+    else:
+        try:
+            labels = np.array([[int(row[c]) for c in args.y_col] for row in rows], dtype=np.int64)
+        except ValueError as e:
+            raise ValueError(f"Multi-hot `--y-col` columns must hold 0 or 1 ({e}). Received: --labels={path}") from e
+        class_names = list(args.y_col)
+    source = paths_source(paths, labels, class_names=class_names, directory=args.directory)
+    check_listed_files(source, what=path)
+    return source
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -438,8 +473,21 @@ def build_parser() -> argparse.ArgumentParser:
         "drawn at --image-size and captioned with its soft label.",
         formatter_class=defaults,
     )
-    preview.add_argument("directory", help="folder with one sub-folder per class")
+    preview.add_argument(
+        "directory",
+        help="folder with one sub-folder per class (with --labels: the folder the CSV's paths are relative to)",
+    )
     preview.add_argument("--out", default="preview.png", help="PNG to write")
+    preview.add_argument(
+        "--labels", metavar="CSV", default=None, help="take the samples from this CSV file instead of class folders"
+    )
+    preview.add_argument("--x-col", default="filename", help="with --labels: the column of image paths")
+    preview.add_argument(
+        "--y-col",
+        nargs="+",
+        default=["class"],
+        help="with --labels: the column of class names, or several 0/1 columns (multi-label)",
+    )
     preview.add_argument("--columns", type=int, default=8, help="images per row")
     preview.add_argument("--seed", type=int, default=None, help="None: a fresh seed each run (printed)")
     preview.add_argument("--epoch", type=int, default=0, help="epoch of the batch")

@@ -284,3 +284,22 @@ def test_inspect_prints_names_that_are_not_utf8(tmp_path, capsys):
     out = capsys.readouterr().out
     assert re.search(r"\n  caf\\xe9 +2  \(validation 1\)\n  plain +3  \(validation 2\)\n", out)
     assert "bad files: 1\n" in out and "bad\\xff.png: not a supported image" in out
+
+
+def test_preview_takes_its_samples_from_a_csv(tree, tmp_path, capsys):
+    rows = ["filename,class,warm,cold", "cat/img_000.png,cat,1,0", "dog/img_001.png,dog,0,1", "fox/img_002.png,fox,0,1"]
+    rows += ["cat/img_001.png,cat,1,1"]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "p.png"
+    common = ["--labels", str(tmp_path / "labels.csv"), "--batch-size", "4", "--mixup-alpha", "0"]
+    assert _preview(tree, out, *common) == 0
+    tiles = _tiles_and_text(out)[0]
+    assert len(tiles) == 4 and all((w, h) == (24, 20) for _, _, w, h in tiles)
+    assert _preview(tree, out, *common, "--y-col", "warm", "cold") == 0  # multi-hot columns
+    assert "4 images" in capsys.readouterr().out
+    # A missing column and a missing file are errors that name them.
+    assert _preview(tree, out, *common, "--y-col", "hot") == 2
+    assert "missing ['hot']" in capsys.readouterr().err
+    (tmp_path / "labels.csv").write_text("filename,class\ncat/nope.png,cat\n")
+    assert _preview(tree, out, *common) == 2
+    assert "cat/nope.png" in capsys.readouterr().err
