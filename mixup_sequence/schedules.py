@@ -67,7 +67,8 @@ class Linear:
     `start + (end - start) * (e - start_epoch) / (end_epoch - start_epoch)`.
 
     Args:
-        start_epoch, end_epoch: Integers, `0 <= start_epoch < end_epoch`.
+        start_epoch: The last epoch at the start values (an integer >= 0).
+        end_epoch: The first epoch at the end values (an integer > `start_epoch`).
         **ramps: `field=(start, end)`, numeric `MixConfig` fields, e.g.
             `mixup_alpha=(0.0, 0.4), mix_prob=(0.5, 1.0)`.
     """

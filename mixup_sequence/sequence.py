@@ -318,8 +318,12 @@ class ImageFolderSequence(keras.utils.PyDataset):
         unreadable ones raise together (`errors.MissingFilesError`).
 
         ```python
-        train = MixupSequence.from_paths(["a/1.jpg", "b/2.jpg", ...], ["cat", "dog", ...],
-                                         directory="photos", image_size=(160, 160))
+        from mixup_sequence import MixupSequence
+
+        paths = ["0/digit_0000.png", "1/digit_0001.jpg", "2/digit_0002.png", "3/digit_0003.png"]
+        train = MixupSequence.from_paths(paths, ["zero", "one", "two", "three"],
+                                         directory="data/flowers", image_size=(32, 32), batch_size=2)
+        assert train.class_names == ["one", "three", "two", "zero"]
         ```
 
         Args:
@@ -357,9 +361,13 @@ class ImageFolderSequence(keras.utils.PyDataset):
         dropped. Needs pandas (imported here only).
 
         ```python
-        frame = pandas.read_csv("labels.csv")  # filename,class
-        train = MixupSequence.from_dataframe(frame, "images", image_size=(160, 160),
-                                             validation_split=0.2, subset="training", seed=1)
+        import pandas
+        from mixup_sequence import MixupSequence
+
+        frame = pandas.DataFrame({"filename": ["0/digit_0000.png", "1/digit_0001.jpg", "2/digit_0002.png"],
+                                  "class": ["zero", "one", "two"]})  # or pandas.read_csv("labels.csv")
+        train = MixupSequence.from_dataframe(frame, "data/flowers", image_size=(32, 32), batch_size=2,
+                                             validation_split=0.34, subset="training", seed=1)
         ```
 
         Args:
