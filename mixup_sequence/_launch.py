@@ -106,6 +106,9 @@ def main_hidden(hide: bool = True) -> Iterator[None]:
             sys.modules[_MAIN] = real
 
 
+_SIGNALS = sorted(int(sig) for sig in signal.valid_signals())  # as plain numbers: `valid_signals()` is slow
+
+
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
     """Runs the Python-level signal handlers that fire while it is open only when it closes."""
@@ -120,7 +123,7 @@ def signals_deferred() -> Iterator[None]:
 
     previous: dict[int, Any] = {}
     try:
-        for sig in signal.valid_signals():
+        for sig in _SIGNALS:
             handler = signal.getsignal(sig)
             if callable(handler):  # only a Python-level handler can raise in this thread
                 previous[sig] = handler
@@ -140,7 +143,7 @@ def reset_inherited_handlers() -> None:
     `signals_deferred`'s) have no business in a worker; SIGINT is ignored,
     as Ctrl-C is the parent's to handle.
     """
-    for sig in signal.valid_signals():
+    for sig in _SIGNALS:
         if callable(signal.getsignal(sig)):
             signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -209,7 +209,9 @@ def _death_advice(how: str) -> str:
             " SIGKILL usually comes from the kernel's out-of-memory killer (see `dmesg`) or a user; if it was "
             'memory, lower `batch_size`, `workers` or `max_queue_size`, or use `dtype="uint8"`.'
         )
-    return " Its own error, if any, was printed on stderr."
+    if how.startswith("exit code"):
+        return " Its own error, if any, was printed on stderr."
+    return ""
 
 
 class _Pool:
@@ -323,8 +325,11 @@ class _Pool:
             return False
         slot = self._free.pop()
         self._pending[key] = slot
-        self._tasks.put((key[0], key[1], slot))
+        self._send((key[0], key[1], slot))
         return True
+
+    def _send(self, task: tuple[int, int, int]) -> None:
+        self._tasks.put(task)
 
     def _drop_other_epochs(self, epoch: int) -> None:
         """Frees batches prefetched for epochs other than `epoch` and the next one."""
@@ -446,8 +451,10 @@ class ProcessPool(_Pool):
         ctx = multiprocessing.get_context(self.start_method)
         method = ctx.get_start_method()
         uses_main = method != "fork" and self._check_picklable(method)
-        memory = self._shared_memory(layout)
+        memory = None
         try:
+            with _launch.signals_deferred():  # an interrupt must not lose the descriptor (and the memory) here
+                memory = self._shared_memory(layout)
             self._mapped, self._buffer = memory.map()
             self._tasks = ctx.Queue()
             self._results = ctx.Queue()
@@ -473,7 +480,14 @@ class ProcessPool(_Pool):
             self._retire()  # stop the workers that did start (an interrupt leaves that to the next call)
             raise
         finally:
-            memory.close()
+            if memory is not None:
+                memory.close()
+
+    def _send(self, task: tuple[int, int, int]) -> None:
+        # `multiprocessing.Queue.put` takes a lock in Python code: an interrupt at the wrong moment
+        # would leave it held, and the next `put` (the one that stops the workers) would wait forever.
+        with _launch.signals_deferred():
+            self._tasks.put(task)
 
     def _check_picklable(self, method: str) -> bool:
         """Checks that the loader can be pickled into a worker; returns whether it needs `__main__`."""
@@ -580,7 +594,8 @@ class ThreadPool(_Pool):
                 daemon=True,
             )
             threads.append(thread)  # before it starts: a stop always sees it
-            thread.start()
+            with _launch.signals_deferred():  # an interrupt in `start` can leave the new thread stuck
+                thread.start()
 
     def _dead_worker(self) -> str | None:
         for thread in self._procs:
@@ -597,11 +612,12 @@ def _stop(owner: int, procs: list[Any], tasks: Any, results: Any, wait: bool = T
     """
     if os.getpid() != owner:
         return
-    for _ in procs:
-        try:
-            tasks.put(None)
-        except (OSError, ValueError):
-            break
+    with _launch.signals_deferred():  # see `ProcessPool._send`
+        for _ in procs:
+            try:
+                tasks.put(None)
+            except (OSError, ValueError):
+                break
     started = [proc for proc in procs if proc.pid is not None]
     for proc in started:
         proc.join(timeout=2)
@@ -613,9 +629,10 @@ def _stop(owner: int, procs: list[Any], tasks: Any, results: Any, wait: bool = T
             proc.kill()
             proc.join()
     procs.clear()
-    for q in (tasks, results):
-        q.cancel_join_thread()
-        q.close()
+    with _launch.signals_deferred():  # `close` takes the same lock as `put`
+        for q in (tasks, results):
+            q.cancel_join_thread()
+            q.close()
 
 
 def _stop_threads(owner: int, threads: list[_WorkerThread], tasks: Any, wait: bool = True) -> None:
