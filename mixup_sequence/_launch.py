@@ -42,8 +42,12 @@ class _MainFinder(reduction.ForkingPickler):
         self.found: str | None = None
 
     def reducer_override(self, obj: Any) -> Any:
-        if self.found is None and getattr(obj, "__module__", None) == _MAIN and hasattr(obj, "__qualname__"):
-            self.found = f"{_MAIN}.{obj.__qualname__}"
+        if self.found is None:
+            try:
+                if getattr(obj, "__module__", None) == _MAIN and hasattr(obj, "__qualname__"):
+                    self.found = f"{_MAIN}.{obj.__qualname__}"
+            except Exception:  # an object whose attribute lookup fails: pickling will say so, if it matters
+                pass
         return NotImplemented
 
 

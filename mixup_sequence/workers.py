@@ -636,13 +636,18 @@ def _stop(owner: int, procs: list[Any], tasks: Any, results: Any, wait: bool = T
 
 
 def _stop_threads(owner: int, threads: list[_WorkerThread], tasks: Any, wait: bool = True) -> None:
-    """Stops worker threads: a `None` each; each finishes the batch it is on first.
+    """Stops worker threads: drops the tasks not started, then a `None` each; each finishes its batch first.
 
     With `wait`, waits for them (up to `_STOP_TIMEOUT_S` each); without, they
     stop by themselves. Does nothing in a process other than `owner`.
     """
     if os.getpid() != owner:
         return
+    try:
+        while True:  # batches asked for and not started yet: nobody will read them now
+            tasks.get_nowait()
+    except queue.Empty:
+        pass
     for _ in threads:
         tasks.put(None)
     if wait:
