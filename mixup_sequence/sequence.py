@@ -567,8 +567,8 @@ class ImageFolderSequence(keras.utils.PyDataset):
         try:
             return pool.get(epoch, index)
         finally:
-            self._record_bad_files(pool.reports)
-            pool.reports = []
+            # Taken under the pool's lock: another thread's batch may be adding to them meanwhile.
+            self._record_bad_files(pool.take_reports())
 
     def _record_bad_files(self, report: list[tuple[str, str]]) -> None:
         if not report:

@@ -7,24 +7,34 @@ more CPU than decoding did; its threads restart every epoch too, wait
 every time. `ProcessPool` and `ThreadPool` instead:
 
 - start their workers once and keep them across epochs, prefetching into
-  the next epoch; a worker process (`fork`, `forkserver` or `spawn`)
-  imports this package, not Keras, so even `spawn` starts in about a second;
-- give each batch a slot in one buffer (for processes, a shared-memory
-  file), written in place by the worker (`BatchLoader.load_batch(out=...)`)
-  and handed to the caller as a zero-copy NumPy view. The slot is reused
-  only after every array viewing it has been garbage-collected, so a batch
-  held by Keras or TensorFlow is never overwritten. When few slots are
-  free, batches are copied out instead, so a caller holding many batches
-  cannot stall the pool;
-- remove the shared-memory file's name as soon as every worker has mapped it,
-  so nothing can be left in `/dev/shm`, even if a process is killed;
+  the next epoch. A worker process imports this package, not Keras, and
+  `spawn`/`forkserver` workers do not re-import the user's script either
+  unless `augment` is defined in it (see `_launch.py`; a warning says so);
+- give each batch a slot in one buffer, written in place by the worker
+  (`BatchLoader.load_batch(out=...)`) and handed to the caller as a
+  zero-copy NumPy view. The slot is reused only after every array viewing
+  it has been garbage-collected, so a batch held by Keras or TensorFlow is
+  never overwritten. When few slots are free, batches are copied out
+  instead, so a caller holding many batches cannot stall the pool;
+- for processes, keep the slots in shared memory that has no name (a
+  memfd, or an unlinked file in `/dev/shm`; see `_shm.py`), reserved before
+  the workers start: nothing can be left behind, a small `/dev/shm` does
+  not matter, and too little memory is a clear `WorkerError` before the
+  first batch, not a worker killed by SIGBUS in the middle of one;
 - check that their workers are alive while they wait: a worker that dies (say
   SIGKILL) raises `WorkerError` within a second instead of hanging, and an
   exception in a worker (a bad file, a failing augmentation) is raised in the
   caller with its type, notes and the worker's traceback;
-- ignore SIGINT in worker processes, so Ctrl-C reaches the caller, which stops
-  the pool; a worker whose parent has died (even by SIGKILL) exits within a
-  second, so no orphan is ever left behind.
+- survive an interrupt at any moment: a call to `get` that does not
+  complete (Ctrl-C's `KeyboardInterrupt`, or any other exception from
+  inside the pool's bookkeeping) leaves the pool marked unsettled, and the
+  next call retires those workers (processes are stopped; threads are told
+  to stop and their buffer and queues are dropped, so a late result lands
+  nowhere) and starts fresh ones. The interrupt itself propagates at once;
+- ignore SIGINT in worker processes, so Ctrl-C reaches the caller; a worker
+  whose parent has died (even by SIGKILL) exits within a second, so no
+  orphan is ever left behind. Stopping happens in the process that started
+  the workers only: a process forked from it by other code leaves them be.
 
 Batches are still the pure function `loader.load_batch(epoch, i)`: which
 worker computes one, and when, does not change a bit of it.
@@ -32,7 +42,6 @@ worker computes one, and when, does not change a bit of it.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import mmap
 import multiprocessing
@@ -40,7 +49,6 @@ import os
 import pickle
 import queue
 import signal
-import tempfile
 import threading
 import traceback
 import weakref
@@ -49,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from mixup_sequence import _threads
+from mixup_sequence import _launch, _shm, _threads
 from mixup_sequence.loader import BatchLoader
 
 logger = logging.getLogger("mixup_sequence")
@@ -57,19 +65,15 @@ logger = logging.getLogger("mixup_sequence")
 _READY_TIMEOUT_S = 120.0
 _POLL_S = 0.5
 _STOP_TIMEOUT_S = 10.0
-_names = itertools.count()
+_warned_main = False
 
 
 class WorkerError(RuntimeError):
     """A data-loading worker process died or could not start."""
 
 
-def _shm_dir() -> str:
-    return "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
-
-
 class _Layout:
-    """Where slot `k`'s `x` and `y` live in the slots' buffer (for processes, the shared file)."""
+    """Where slot `k`'s `x` and `y` live in the slots' buffer (for processes, the shared memory)."""
 
     def __init__(self, x_shape: tuple[int, ...], y_shape: tuple[int, ...], slots: int, x_dtype: str = "float32"):
         self.x_shape, self.y_shape, self.slots = x_shape, y_shape, slots
@@ -87,15 +91,6 @@ class _Layout:
         y_start = start + self.x_bytes
         y = buffer[y_start : y_start + self.y_used].view(np.float32).reshape(self.y_shape)
         return x, y
-
-
-def _map_file(path: str, size: int) -> tuple[mmap.mmap, np.ndarray]:
-    fd = os.open(path, os.O_RDWR)
-    try:
-        mapped = mmap.mmap(fd, size)
-    finally:
-        os.close(fd)
-    return mapped, np.frombuffer(mapped, dtype=np.uint8)
 
 
 def _with_traceback(error: BaseException, worker: str) -> BaseException:
@@ -145,19 +140,42 @@ def _serve(
             results.put(("error", (epoch, i), slot, portable(e)))
 
 
-def _worker_main(loader: BatchLoader, path: str, layout: _Layout, tasks: Any, results: Any, worker_id: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+def _worker_main(
+    loader: BatchLoader, memory: _shm.SharedMemory, layout: _Layout, tasks: Any, results: Any, worker_id: int
+) -> None:
+    _launch.reset_inherited_handlers()  # and SIGINT ignored: Ctrl-C is the parent's to handle
     _threads.limit_opencv_threads_for_workers()
     try:
-        mapped, buffer = _map_file(path, layout.total)
+        mapped, buffer = memory.map()
     except OSError as e:
         results.put(("failed", worker_id, None, repr(e)))
         return
+    finally:
+        memory.close()  # the mapping keeps the memory; a fork child's copy of the descriptor is not needed
     results.put(("ready", worker_id, None, None))
     parent = os.getppid()
     # A parent that died (even by SIGKILL) leaves the worker orphaned: do not linger.
     _serve(loader, buffer, layout, tasks, results, lambda: os.getppid() != parent, _portable_exception)
     del mapped, buffer  # unmapped with the process
+
+
+class _WorkerThread(threading.Thread):
+    """A worker thread that records when it stops, in `stopped`.
+
+    `Thread.is_alive()` is not used: an exception from a signal handler
+    (Ctrl-C) landing inside it can mark a live thread stopped for good
+    (CPython 3.11's `_wait_for_tstate_lock`).
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            self.stopped.set()
 
 
 def _thread_main(loader: BatchLoader, buffer: np.ndarray, layout: _Layout, tasks: Any, results: Any) -> None:
@@ -178,6 +196,24 @@ class _View:
         self._keep = array
 
 
+def _death_advice(how: str) -> str:
+    """What to do about a worker that died `how` ("signal SIGBUS", "exit code 1", ...)."""
+    if how == "signal SIGBUS":
+        return (
+            " SIGBUS means a page of its memory could not be backed, usually shared memory that ran out "
+            "(a full /dev/shm or tmpfs): give the container more shared memory (Docker: `--shm-size`) or "
+            "memory, or lower `batch_size`, `max_queue_size` or `workers`."
+        )
+    if how == "signal SIGKILL":
+        return (
+            " SIGKILL usually comes from the kernel's out-of-memory killer (see `dmesg`) or a user; if it was "
+            'memory, lower `batch_size`, `workers` or `max_queue_size`, or use `dtype="uint8"`.'
+        )
+    if how.startswith("exit code"):
+        return " Its own error, if any, was printed on stderr."
+    return ""
+
+
 class _Pool:
     """Computes `loader.load_batch(epoch, i)` in workers, into reused slots (see the module docs).
 
@@ -189,7 +225,8 @@ class _Pool:
         prefetch: Batches computed ahead of the one asked for.
     """
 
-    # Set by `_launch`: the slots' memory, and the queues to and from the workers.
+    # Set by `_launch`, once per start of the workers: the slots' memory, the queues to and
+    # from the workers, the workers, and the finalizer that stops them.
     _buffer: np.ndarray
     _tasks: Any
     _results: Any
@@ -203,12 +240,15 @@ class _Pool:
         self._leases: dict[int, tuple[weakref.ref, weakref.ref]] = {}  # slot -> the views handed out
         self._procs: list[Any] = []
         self._closed = False
+        # False until a call has completed on the current workers, and again while a call is under
+        # way: a call that never completes (an interrupt) leaves it False, and the next one restarts.
+        self._settled = False
         self._finalizer: weakref.finalize | None = None
         self.reports: list[tuple[str, str]] = []  # (path, reason) of files replaced under on_error="skip"
 
     # --- life cycle -----------------------------------------------------------
     def _launch(self, layout: _Layout) -> None:
-        """Starts the workers: sets `_buffer`, `_tasks`, `_results`, `_procs` and `_finalizer`."""
+        """Starts the workers: sets `_buffer`, `_tasks`, `_results`, and `_procs` and `_finalizer` first."""
         raise NotImplementedError
 
     def _dead_worker(self) -> str | None:
@@ -218,26 +258,47 @@ class _Pool:
     def _start(self) -> None:
         x_shape, y_shape = self.loader.batch_shapes()
         slots = self.prefetch + self.workers + 2
-        self._layout = layout = _Layout(x_shape, y_shape, slots, self.loader.options.dtype)
-        self._launch(layout)
-        self._leases.clear()
+        layout = _Layout(x_shape, y_shape, slots, self.loader.options.dtype)
+        self._leases = {}
         self._free = list(range(slots))
         self._pending: dict[tuple[int, int], int] = {}  # requested, not yet back
         self._done: dict[tuple[int, int], tuple[int, int]] = {}  # back: key -> (slot, rows)
         self._errors: dict[tuple[int, int], Any] = {}  # raised by a worker: key -> (pickled) error
+        self._launch(layout)
+        self._layout = layout
         logger.debug("Started %d workers, %d slots of %d bytes", self.workers, slots, layout.slot_bytes)
+
+    def _retire(self, wait: bool = True) -> None:
+        """Stops the current workers, if any, and forgets their batches; resumes if it was interrupted.
+
+        With `wait=False`, worker threads are only told to stop (see `_stop_threads`).
+        """
+        self.__dict__.pop("_layout", None)
+        finalizer = self._finalizer
+        if finalizer is not None:
+            info = finalizer.peek()
+            if info is not None:
+                _, stop, args, _ = info
+                stop(*args, wait=wait)
+                finalizer.detach()
+            self._finalizer = None
+        self._procs = []
 
     def close(self) -> None:
         """Stops the workers. Arrays already returned stay valid."""
         with self._lock:
             self._closed = True
-            if self._finalizer is not None:
-                self._finalizer()
-            self._procs = []
-            self._finalizer = None
+            self._settled = False
+            self._retire()
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError(f"A {type(self).__name__} cannot be pickled.")
+
+    def take_reports(self) -> list[tuple[str, str]]:
+        """Returns the `(path, reason)` of files replaced under on_error="skip" since the last call."""
+        with self._lock:
+            reports, self.reports = self.reports, []
+        return reports
 
     # --- batches -----------------------------------------------------------------
     def _collect_freed(self) -> None:
@@ -249,19 +310,12 @@ class _Pool:
     def _check_alive(self, doing: str) -> None:
         dead = self._dead_worker()
         if dead is not None:
-            busy = sorted(self._pending) if hasattr(self, "_pending") else []
-            self._broken()
+            busy = sorted(getattr(self, "_pending", {}))
+            self._retire()  # the next call starts fresh workers
             raise WorkerError(
-                f"A data-loading worker {dead} while {doing}; batches in flight (epoch, index): {busy[:8]}. "
-                "If it was killed for memory, lower `batch_size`, `workers` or `max_queue_size`."
+                f"A data-loading worker {dead} while {doing}; batches in flight (epoch, index): {busy[:8]}."
+                + _death_advice(dead.rsplit(" with ", 1)[-1])
             )
-
-    def _broken(self) -> None:
-        if self._finalizer is not None:
-            self._finalizer()
-        self._procs = []
-        self._finalizer = None
-        self.__dict__.pop("_layout", None)  # the next call starts a fresh pool
 
     def _request(self, key: tuple[int, int]) -> bool:
         """Makes sure `key` is on its way; False if no slot is free for it."""
@@ -271,8 +325,11 @@ class _Pool:
             return False
         slot = self._free.pop()
         self._pending[key] = slot
-        self._tasks.put((key[0], key[1], slot))
+        self._send((key[0], key[1], slot))
         return True
+
+    def _send(self, task: tuple[int, int, int]) -> None:
+        self._tasks.put(task)
 
     def _drop_other_epochs(self, epoch: int) -> None:
         """Frees batches prefetched for epochs other than `epoch` and the next one."""
@@ -286,42 +343,59 @@ class _Pool:
         with self._lock:
             if self._closed:
                 raise RuntimeError("This loader's worker pool was closed.")
-            if not hasattr(self, "_layout"):
-                self._start()
-            self._check_alive("loading batches")  # a death is an error even if others cover for it
-            self._collect_freed()
-            self._drop_other_epochs(epoch)
             n = len(self.loader)
             if not 0 <= i < n:
                 raise IndexError(f"Batch index out of range: expected 0 <= index < {n}. Received: {i}")
-            key = (epoch, i)
-            while not self._request(key):
-                if self._done:  # evict a prefetched batch nobody asked for yet
-                    self._free.append(self._done.pop(next(iter(self._done)))[0])
-                elif self._pending:
-                    self._receive(block=True)
-                else:  # the caller holds every slot: compute this one here
-                    return self.loader.load_batch(epoch, i, report=self.reports)
-                self._collect_freed()
-            # Prefetch what comes next, into the next epoch too (batches are pure functions
-            # of their key, so a guess that turns out wrong only costs the work).
-            for j in range(i + 1, i + 1 + self.prefetch):
-                if len(self._free) <= 1:
-                    break
-                self._request((epoch, j) if j < n else (epoch + 1, j - n))
-            while key not in self._done and key not in self._errors:
+            if not self._settled:  # not started, or a call did not complete: start afresh
+                self._retire(wait=False)
+                self._start()
+            self._settled = False
+            kind, value = self._fetch(epoch, i)
+            self._settled = True
+            if kind == "here":  # the caller holds every slot: compute this one here
+                return self.loader.load_batch(epoch, i, report=self.reports)
+            if kind == "error":
+                raise pickle.loads(value) if isinstance(value, bytes) else value
+            return value
+
+    def _fetch(self, epoch: int, i: int) -> tuple[str, Any]:
+        """`("batch", (x, y))`, `("error", raised by the worker)`, or `("here", None)` if no slot is free."""
+        self._check_alive("loading batches")  # a death is an error even if others cover for it
+        self._collect_freed()
+        self._drop_other_epochs(epoch)
+        n = len(self.loader)
+        key = (epoch, i)
+        while not self._request(key):
+            if self._done:  # evict a prefetched batch nobody asked for yet
+                self._free.append(self._done.pop(next(iter(self._done)))[0])
+            elif self._pending:
                 self._receive(block=True)
-            if key in self._errors:
-                error = self._errors.pop(key)
-                raise pickle.loads(error) if isinstance(error, bytes) else error
-            slot, rows = self._done.pop(key)
-            return self._deliver(slot, rows)
+            else:
+                return "here", None
+            self._collect_freed()
+        # Prefetch what comes next, into the next epoch too (batches are pure functions
+        # of their key, so a guess that turns out wrong only costs the work).
+        for j in range(i + 1, i + 1 + self.prefetch):
+            if len(self._free) <= 1:
+                break
+            self._request((epoch, j) if j < n else (epoch + 1, j - n))
+        while key not in self._done and key not in self._errors:
+            self._receive(block=True)
+        if key in self._errors:
+            return "error", self._errors.pop(key)
+        slot, rows = self._done.pop(key)
+        return "batch", self._deliver(slot, rows)
 
     def wait_idle(self) -> None:
         """Waits until no batch is being computed, prefetched ones included."""
         with self._lock:
-            while getattr(self, "_pending", None):
+            if not self._settled:  # never started, or interrupted: stop what may still run
+                self._retire()
+                return
+            self._settled = False
+            while self._pending:
                 self._receive(block=True)
+            self._settled = True
 
     def _receive(self, block: bool) -> None:
         while True:
@@ -360,7 +434,7 @@ class _Pool:
 
 
 class ProcessPool(_Pool):
-    """Computes `loader.load_batch(epoch, i)` in worker processes, into one shared-memory file.
+    """Computes `loader.load_batch(epoch, i)` in worker processes, into one block of shared memory.
 
     Args:
         loader: The `BatchLoader` (pickled to `spawn`/`forkserver` workers).
@@ -375,47 +449,94 @@ class ProcessPool(_Pool):
 
     def _launch(self, layout: _Layout) -> None:
         ctx = multiprocessing.get_context(self.start_method)
-        if ctx.get_start_method() != "fork":
-            try:
-                pickle.dumps(self.loader)
-            except Exception as e:
-                raise TypeError(
-                    f"With start_method={ctx.get_start_method()!r} the loader is pickled into each worker, "
-                    "so `augment` must be picklable (a module-level function or an Albumentations "
-                    f"transform, not a lambda or a local function), or use start_method='fork'. "
-                    f"Received: augment={getattr(self.loader.augmenter, 'augment', None)!r} ({e})"
-                ) from e
-        path = os.path.join(_shm_dir(), f"mixup_sequence-{os.getpid()}-{next(_names)}-{os.urandom(4).hex()}")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        method = ctx.get_start_method()
+        uses_main = method != "fork" and self._check_picklable(method)
+        memory = None
         try:
-            os.ftruncate(fd, layout.total)
-        finally:
-            os.close(fd)
-        try:
-            self._mapped, self._buffer = _map_file(path, layout.total)
+            with _launch.signals_deferred():  # an interrupt must not lose the descriptor (and the memory) here
+                memory = self._shared_memory(layout)
+            self._mapped, self._buffer = memory.map()
             self._tasks = ctx.Queue()
             self._results = ctx.Queue()
-            self._procs = []
-            self._finalizer = weakref.finalize(self, _stop, self._procs, self._tasks, self._results)
+            procs: list[Any] = []
+            self._procs = procs
+            self._finalizer = weakref.finalize(self, _stop, os.getpid(), procs, self._tasks, self._results)
             _threads.limit_opencv_threads_for_workers()  # before fork; children inherit it
-            for worker_id in range(self.workers):
-                proc = ctx.Process(  # type: ignore[attr-defined]
-                    target=_worker_main,
-                    args=(self.loader, path, layout, self._tasks, self._results, worker_id),
-                    name=f"mixup_sequence-worker-{worker_id}",
-                    daemon=True,
-                )
-                proc.start()
-                self._procs.append(proc)
+            with _launch.main_hidden(hide=method != "fork" and not uses_main):
+                for worker_id in range(self.workers):
+                    proc = ctx.Process(  # type: ignore[attr-defined]
+                        target=_worker_main,
+                        args=(self.loader, memory, layout, self._tasks, self._results, worker_id),
+                        name=f"mixup_sequence-worker-{worker_id}",
+                        daemon=True,
+                    )
+                    procs.append(proc)  # before it starts: a stop always sees it
+                    with _launch.signals_deferred():
+                        proc.start()
+                        _launch.track(proc)
+            memory.close()  # every worker has its own descriptor now
             self._wait_ready()
-        except BaseException:
-            if self._finalizer is not None:
-                self._finalizer()  # stop the workers that did start
-            self._finalizer = None
-            self.__dict__.pop("_layout", None)
+        except Exception:
+            self._retire()  # stop the workers that did start (an interrupt leaves that to the next call)
             raise
         finally:
-            os.unlink(path)  # every worker has it mapped (or has failed): nothing to leak
+            if memory is not None:
+                memory.close()
+
+    def _send(self, task: tuple[int, int, int]) -> None:
+        # `multiprocessing.Queue.put` takes a lock in Python code: an interrupt at the wrong moment
+        # would leave it held, and the next `put` (the one that stops the workers) would wait forever.
+        with _launch.signals_deferred():
+            self._tasks.put(task)
+
+    def _check_picklable(self, method: str) -> bool:
+        """Checks that the loader can be pickled into a worker; returns whether it needs `__main__`."""
+        augment = getattr(self.loader.augmenter, "augment", None)
+        try:
+            found = _launch.main_reference(self.loader)
+        except Exception as e:
+            raise TypeError(
+                f"With start_method={method!r} the loader is pickled into each worker, "
+                "so `augment` must be picklable (a module-level function or an Albumentations "
+                f"transform, not a lambda or a local function), or use start_method='fork'. "
+                f"Received: augment={augment!r} ({e})"
+            ) from e
+        if found is None:
+            return False
+        if not _launch.main_is_importable():
+            raise TypeError(
+                f"With start_method={method!r} each worker imports what the loader refers to, but "
+                f"`{found}` is defined in an interactive session (a notebook or the REPL), which a worker "
+                "cannot import: define it in a module (a .py file) and import it from there, or use "
+                f"start_method='fork'. Received: augment={augment!r}"
+            )
+        global _warned_main
+        if not _warned_main:
+            _warned_main = True
+            logger.warning(
+                "`%s` is defined in the script being run, so each %s worker process re-imports that script "
+                "and everything it imports at the top (Keras, TensorFlow, ...), which can take seconds and "
+                "hundreds of MB per worker. Define it in a module of its own (say augmentations.py next to "
+                "the script) and import it from there: workers then import only that module.",
+                found,
+                method,
+            )
+        return True
+
+    def _shared_memory(self, layout: _Layout) -> _shm.SharedMemory:
+        try:
+            return _shm.allocate(layout.total)
+        except _shm.NoRoom as e:
+            megabytes = -(-layout.total // 2**20)
+            smaller = ', pass `dtype="uint8"` (a quarter of the bytes)' if layout.x_dtype == np.float32 else ""
+            raise WorkerError(
+                f"The data-loading worker processes need {layout.total:,} bytes of shared memory for their "
+                f"batches ({layout.slots} slots, each x {layout.x_shape} {layout.x_dtype} and y {layout.y_shape} "
+                f"float32), and none could be reserved: {'; '.join(e.tried)}. Give the container more shared "
+                f"memory (Docker: `docker run --shm-size={megabytes + 64}m`; Kubernetes: an emptyDir volume with "
+                "`medium: Memory` mounted on /dev/shm) or more memory; or lower `batch_size`, `max_queue_size` "
+                f"or `workers`{smaller}, or use worker threads (`use_multiprocessing=False`)."
+            ) from None
 
     def _wait_ready(self) -> None:
         ready = 0
@@ -455,55 +576,84 @@ class ThreadPool(_Pool):
         prefetch: Batches computed ahead of the one asked for.
     """
 
+    _procs: list[_WorkerThread]
+
     def _launch(self, layout: _Layout) -> None:
         self._buffer = np.empty(layout.total, dtype=np.uint8)
         self._tasks = queue.SimpleQueue()
         self._results = queue.SimpleQueue()
-        self._procs = []
-        self._finalizer = weakref.finalize(self, _stop_threads, self._procs, self._tasks)
+        threads: list[_WorkerThread] = []
+        self._procs = threads
+        self._finalizer = weakref.finalize(self, _stop_threads, os.getpid(), threads, self._tasks)
         _threads.limit_opencv_threads_for_workers()
         for worker_id in range(self.workers):
-            thread = threading.Thread(
+            thread = _WorkerThread(
                 target=_thread_main,
                 args=(self.loader, self._buffer, layout, self._tasks, self._results),
                 name=f"mixup_sequence-worker-{worker_id}",
                 daemon=True,
             )
-            thread.start()
-            self._procs.append(thread)
+            threads.append(thread)  # before it starts: a stop always sees it
+            with _launch.signals_deferred():  # an interrupt in `start` can leave the new thread stuck
+                thread.start()
 
     def _dead_worker(self) -> str | None:
         for thread in self._procs:
-            if not thread.is_alive():
+            if thread.stopped.is_set():
                 return f"(thread {thread.name}) stopped"
         return None
 
 
-def _stop(procs: list[Any], tasks: Any, results: Any) -> None:
-    """Stops workers: a polite `None` each, then terminate, then kill."""
-    for _ in procs:
-        try:
-            tasks.put(None)
-        except (OSError, ValueError):
-            break
-    for proc in procs:
+def _stop(owner: int, procs: list[Any], tasks: Any, results: Any, wait: bool = True) -> None:
+    """Stops worker processes: a polite `None` each, then terminate, then kill; always waits for them.
+
+    Safe to run again after an interruption. Does nothing in a process other
+    than `owner` (a copy of the pool in a process forked by other code).
+    """
+    if os.getpid() != owner:
+        return
+    with _launch.signals_deferred():  # see `ProcessPool._send`
+        for _ in procs:
+            try:
+                tasks.put(None)
+            except (OSError, ValueError):
+                break
+    started = [proc for proc in procs if proc.pid is not None]
+    for proc in started:
         proc.join(timeout=2)
-    for proc in procs:
+    for proc in started:
         if proc.is_alive():
             proc.terminate()
             proc.join(timeout=2)
         if proc.is_alive():
             proc.kill()
             proc.join()
-    for q in (tasks, results):
-        q.cancel_join_thread()
-        q.close()
+    procs.clear()
+    with _launch.signals_deferred():  # `close` takes the same lock as `put`
+        for q in (tasks, results):
+            q.cancel_join_thread()
+            q.close()
 
 
-def _stop_threads(threads: list[threading.Thread], tasks: Any) -> None:
-    """Stops worker threads: a `None` each; each finishes the batch it is on first."""
+def _stop_threads(owner: int, threads: list[_WorkerThread], tasks: Any, wait: bool = True) -> None:
+    """Stops worker threads: drops the tasks not started, then a `None` each; each finishes its batch first.
+
+    With `wait`, waits for them (up to `_STOP_TIMEOUT_S` each); without, they
+    stop by themselves. Does nothing in a process other than `owner`.
+    """
+    if os.getpid() != owner:
+        return
+    try:
+        while True:  # batches asked for and not started yet: nobody will read them now
+            tasks.get_nowait()
+    except queue.Empty:
+        pass
     for _ in threads:
         tasks.put(None)
-    for thread in threads:
-        if thread is not threading.current_thread():  # a collection may run this in a worker
-            thread.join(timeout=_STOP_TIMEOUT_S)  # daemon threads: one stuck in a user's augment is left behind
+    if wait:
+        for thread in threads:
+            if (
+                thread is not threading.current_thread() and thread.ident is not None
+            ):  # a collection may run this in a worker
+                thread.join(timeout=_STOP_TIMEOUT_S)  # daemon threads: one stuck in a user's augment is left behind
+    threads.clear()

@@ -24,7 +24,10 @@ def make_loader(root, **options):
 
 
 def our_files():
-    return [f for f in os.listdir("/dev/shm") if f.startswith("mixup_sequence")] if os.path.isdir("/dev/shm") else []
+    """This process's shared-memory files (other test runs on the machine may have their own)."""
+    if not os.path.isdir("/dev/shm"):
+        return []
+    return [f for f in os.listdir("/dev/shm") if f.startswith(f"mixup_sequence-{os.getpid()}-")]
 
 
 @pytest.fixture
