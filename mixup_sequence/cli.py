@@ -1,7 +1,8 @@
 """The `mixup-sequence` command line: look at a folder and its mixed batches.
 
 mixup-sequence preview DIR --out grid.png [--mixup-alpha A --cutmix-alpha A ...]
-mixup-sequence inspect DIR [--validation-split 0.2]
+mixup-sequence inspect DIR [--validation-split 0.2] [--image-size H W]
+mixup-sequence cache DIR --cache CACHE_DIR --image-size H W
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import time
 import numpy as np
 
 from mixup_sequence import _rng
+from mixup_sequence.cache import ImageCache, disk_bytes, fill_cache, open_cache, record_bytes
+from mixup_sequence.decode import COLOR_MODES, INTERPOLATIONS
 from mixup_sequence.index import index_directory
 from mixup_sequence.loader import BatchLoader
 from mixup_sequence.mixing import MixConfig
@@ -64,6 +67,8 @@ def _inspect(args: argparse.Namespace) -> int:
         print(line)
     formats = collections.Counter(os.path.splitext(p)[1].lower() for p in index.relative_paths())
     print("formats: " + ", ".join(f"{ext} {n}" for ext, n in formats.most_common()))
+    if args.image_size is not None:
+        _print_cache_size(index.samples, (args.image_size[0], args.image_size[1]), args.color_mode)
     if args.no_verify:
         return 0
     checks = list(iter_checks(index, progress=index.samples >= args.progress_from))
@@ -77,6 +82,29 @@ def _inspect(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _print_cache_size(samples: int, image_size: tuple[int, int], color_mode: str) -> None:
+    """What a cache of `samples` images at `image_size` would take (`mixup-sequence cache`, `cache=`)."""
+    h, w = image_size
+    each = record_bytes(image_size, color_mode)
+    total = disk_bytes(samples, image_size, color_mode)
+    print(
+        f"cache at {h}x{w} {color_mode}: {samples} records of {each:,} bytes = {samples * each / 1e6:,.1f} MB "
+        f"({total / 1e6:,.1f} MB on disk in 4 KiB blocks)"
+    )
+
+
+def _cache(args: argparse.Namespace) -> int:
+    index = index_directory(args.directory, follow_links=args.follow_links)
+    cache = ImageCache(args.cache, (args.image_size[0], args.image_size[1]), args.color_mode, args.interpolation)
+    summary = fill_cache(cache.open(), index, workers=args.workers, progress=not args.quiet)
+    print(
+        f"{summary.path}: {summary.records} images, {summary.written} decoded now, {summary.present} already "
+        f"cached, {summary.disk_bytes / 1e6:,.1f} MB on disk, {summary.seconds:.1f} s"
+    )
+    _print_bad(summary.bad)
+    return 1 if summary.bad else 0
+
+
 def _verify(args: argparse.Namespace) -> int:
     index = index_directory(args.directory, follow_links=args.follow_links)
     bad = check_files(index, progress=not args.quiet)
@@ -88,7 +116,9 @@ def _verify(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     options = LoaderOptions(batch_size=args.batch_size, image_size=(args.image_size[0], args.image_size[1]))
     mix = MixConfig(mixup_alpha=args.mixup_alpha, cutmix_alpha=args.cutmix_alpha)
-    loader = BatchLoader(index_directory(args.directory), options, 0, mix=mix)
+    index = index_directory(args.directory)
+    cache = open_cache(args.cache, options, index) if args.cache else None
+    loader = BatchLoader(index, options, 0, mix=mix, cache=cache)
     batches = min(args.batches, len(loader))
     images = sum(len(loader.batch_samples(0, i)) for i in range(batches))
     print(f"{loader.index.samples} images; timing {batches} batches of {args.batch_size} at {options.image_size}")
@@ -145,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--follow-links", action="store_true")
     inspect.add_argument("--no-verify", action="store_true", help="skip decoding (no sizes, no bad-file list)")
     inspect.add_argument("--progress-from", type=int, default=500, help="show a progress line from this many files")
+    inspect.add_argument(
+        "--image-size", type=int, nargs=2, default=None, metavar=("HEIGHT", "WIDTH"), help="print a cache's size"
+    )
+    inspect.add_argument("--color-mode", default="rgb", choices=("rgb", "grayscale"))
     inspect.set_defaults(run=_inspect)
 
     bench = sub.add_parser("bench", help="images/s on your data: serial, threads and processes")
@@ -156,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--mixup-alpha", type=float, default=0.2)
     bench.add_argument("--cutmix-alpha", type=float, default=0.0)
     bench.add_argument("--quiet", action="store_true", help="no progress lines")
+    bench.add_argument("--cache", default=None, metavar="CACHE_DIR", help="read images from this image cache")
     bench.set_defaults(run=_bench)
 
     verify = sub.add_parser("verify", help="decode every image once and list the bad ones (exit 1 if any)")
@@ -163,7 +198,23 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--follow-links", action="store_true")
     verify.add_argument("--quiet", action="store_true", help="no progress line")
     verify.set_defaults(run=_verify)
+    _add_cache_command(sub)
     return parser
+
+
+def _add_cache_command(sub: argparse._SubParsersAction) -> None:
+    cache = sub.add_parser(
+        "cache", help="decode every image once into an image cache for training (exit 1 if any file is bad)"
+    )
+    cache.add_argument("directory", help="folder with one sub-folder per class")
+    cache.add_argument("--cache", required=True, metavar="CACHE_DIR", help="the cache directory (`cache=` argument)")
+    cache.add_argument("--image-size", type=int, nargs=2, required=True, metavar=("HEIGHT", "WIDTH"))
+    cache.add_argument("--color-mode", default="rgb", choices=tuple(COLOR_MODES))
+    cache.add_argument("--interpolation", default="area", choices=tuple(INTERPOLATIONS))
+    cache.add_argument("--workers", type=int, default=None, help="threads (default: one per core)")
+    cache.add_argument("--follow-links", action="store_true")
+    cache.add_argument("--quiet", action="store_true", help="no progress line")
+    cache.set_defaults(run=_cache)
 
 
 def main(argv: list[str] | None = None) -> int:

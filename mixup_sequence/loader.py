@@ -24,6 +24,7 @@ import numpy as np
 from mixup_sequence import _rng, mixing
 from mixup_sequence._threads import PerThread
 from mixup_sequence.augment import Augmenter
+from mixup_sequence.cache import ImageCache
 from mixup_sequence.decode import COLOR_MODES, load_image
 from mixup_sequence.errors import ImageDecodeError
 from mixup_sequence.index import FolderIndex
@@ -42,6 +43,8 @@ class BatchLoader(PerThread):
         seed: An integer seed.
         augment: Optional per-image transform, or an `augment.Augmenter`.
         mix: A `MixConfig`, or None for plain one-hot batches.
+        cache: An opened `cache.ImageCache` for `options`' image size, colour
+            mode and interpolation, or None to decode every time.
     """
 
     def __init__(
@@ -51,10 +54,18 @@ class BatchLoader(PerThread):
         seed: int,
         augment: Callable[..., Any] | None = None,
         mix: mixing.MixConfig | None = None,
+        cache: ImageCache | None = None,
     ):
         super().__init__()
         self.index = index
         self.options = options
+        pixels = (options.image_size, options.color_mode, options.interpolation)
+        if cache is not None and (cache.image_size, cache.color_mode, cache.interpolation) != pixels:
+            raise ValueError(
+                f"`cache` must be made for the loader's (image_size, color_mode, interpolation) {pixels}. "
+                f"Received: cache={cache!r}"
+            )
+        self.cache = cache
         self.seed = seed
         self.augmenter = augment if augment is None or isinstance(augment, Augmenter) else Augmenter(augment)
         self.mix = mix if mix is not None and mix.enabled else None
@@ -112,7 +123,10 @@ class BatchLoader(PerThread):
         return self.epoch_order(epoch)[i * b : (i + 1) * b]
 
     def _decode(self, k: int) -> np.ndarray:
+        """Sample `k`'s uint8 image: from its cache record when valid, else decoded (and recorded)."""
         opts = self.options
+        if self.cache is not None:
+            return self.cache.load(self.index.relative_path(k), self.index.path(k), opts.max_pixels)
         return load_image(self.index.path(k), opts.image_size, opts.color_mode, opts.interpolation, opts.max_pixels)
 
     def _decode_or_replace(self, k: int, epoch: int, report: list[tuple[str, str]] | None) -> tuple[int, np.ndarray]:

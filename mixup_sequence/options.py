@@ -144,3 +144,9 @@ def check_keras_arguments(
     methods = multiprocessing.get_all_start_methods()
     if start_method is not None and start_method not in methods:
         raise ValueError(f"`start_method` must be None or one of {methods}. Received: start_method={start_method!r}")
+
+
+def check_cache(cache: object) -> None:
+    """Checks the `cache` argument: None or a directory path (no disk access)."""
+    if cache is not None and (not isinstance(cache, (str, os.PathLike)) or not os.fspath(cache)):
+        raise TypeError(f"`cache` must be None or a directory path (str or os.PathLike). Received: cache={cache!r}")

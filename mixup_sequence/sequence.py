@@ -17,11 +17,12 @@ import numpy as np
 
 from mixup_sequence import _rng, _threads
 from mixup_sequence.augment import Augmenter
+from mixup_sequence.cache import CacheSummary, ImageCache, fill_cache, open_cache
 from mixup_sequence.decode import DEFAULT_MAX_PIXELS
 from mixup_sequence.index import index_directory
 from mixup_sequence.loader import BatchLoader
 from mixup_sequence.mixing import MixConfig
-from mixup_sequence.options import LoaderOptions, check_keras_arguments, check_seed
+from mixup_sequence.options import LoaderOptions, check_cache, check_keras_arguments, check_seed
 from mixup_sequence.split import split_index
 from mixup_sequence.verify import check_files
 from mixup_sequence.workers import ProcessPool, ThreadPool
@@ -101,12 +102,21 @@ class ImageFolderSequence(keras.utils.PyDataset):
             seed), `samples // num_shards` of them: disjoint, equal-size parts
             that together cover the epoch but for fewer than `num_shards`
             samples (dropped, a different few each epoch).
+        cache: None (decode every epoch), or a directory for a persistent
+            cache of the decoded, resized uint8 images (see `cache.py`): the
+            first epoch (or `build_cache()`) writes one record per file, later
+            epochs and runs read it. Batches are bit-identical either way. A
+            record is used only for its file's unchanged (path, size, mtime)
+            and these pixel settings; raises `cache.CacheError` if the
+            directory is not writable, and `cache.CacheSpaceError` here if its
+            disk cannot hold the missing records.
 
     Attributes:
         class_names, class_indices, filepaths, labels, samples, num_classes:
             As in Keras' directory iterators, for this subset.
         seed: The seed in use.
         epoch: The epoch whose batches `__getitem__` returns.
+        cache: The `cache.ImageCache`, or None.
     """
 
     _mix: MixConfig | None = None
@@ -138,6 +148,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         shard_index: int = 0,
         num_shards: int = 1,
+        cache: str | os.PathLike | None = None,
     ):
         options = LoaderOptions(
             batch_size=batch_size,
@@ -157,6 +168,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
             num_shards=num_shards,
         )
         check_seed(seed)
+        check_cache(cache)
         check_keras_arguments(
             directory, class_names, follow_links, workers, use_multiprocessing, max_queue_size, start_method
         )
@@ -180,7 +192,8 @@ class ImageFolderSequence(keras.utils.PyDataset):
                     f"validation_split={validation_split}."
                 )
         self.seed = _rng.draw_seed() if seed is None else int(seed)
-        self._loader = BatchLoader(index, options, self.seed, augment=augmenter, mix=self._mix)
+        self._cache = None if cache is None else open_cache(cache, options, index)
+        self._loader = BatchLoader(index, options, self.seed, augment=augmenter, mix=self._mix, cache=self._cache)
         self._bad_files: dict[str, str] = {}
         self._bad_lock = threading.Lock()
         self._epoch = 0
@@ -376,6 +389,27 @@ class ImageFolderSequence(keras.utils.PyDataset):
         return check_files(
             self._loader.index, color_mode=o.color_mode, max_pixels=o.max_pixels, workers=workers, progress=progress
         )
+
+    @property
+    def cache(self) -> ImageCache | None:
+        """The image cache (`cache=` directory), or None."""
+        return self._cache
+
+    def build_cache(self, workers: int | None = None, progress: bool = True) -> CacheSummary:
+        """Writes the cache record of every file of this subset that lacks one, on all cores.
+
+        Run it before training to make even the first epoch read records. It
+        shows a progress line on stderr; files that fail to decode are listed
+        in the summary's `bad` (and never cached).
+
+        Args:
+            workers: Threads; None for one per core.
+            progress: Show the progress line.
+        """
+        if self._cache is None:
+            raise ValueError("`build_cache()` needs a sequence made with `cache=DIRECTORY`. Received: cache=None")
+        o = self._loader.options
+        return fill_cache(self._cache, self._loader.index, o.max_pixels, workers=workers, progress=progress)
 
     @property
     def bad_files(self) -> dict[str, str]:
