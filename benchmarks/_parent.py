@@ -56,18 +56,15 @@ def _time(run, epochs: int) -> dict:
     }
 
 
-def profile(job: dict, build_loader, settle) -> list[dict]:
-    """The layers of the parent's time for each item of `job` (a cached path: float32 or uint8)."""
-    results = []
-    for item in job["items"]:
-        record = {"path": item["path"], "size": item["size"], "kind": "parent", "stages": []}
-        try:
-            record["stages"] = _stages(dict(job, **item), build_loader, settle)
-            record["images_per_s"] = record["stages"][1]["images_per_s"]
-        except Exception as e:  # reported, not fatal
-            record["error"] = f"{type(e).__name__}: {e}"[:500]
-        results.append(record)
-    return results
+def profile(spec: dict, build_loader, settle) -> dict:
+    """The layers of the parent's time for `spec`'s path (a cached path: float32 or uint8 output)."""
+    record = {"path": spec["path"], "size": spec["size"], "kind": "parent", "stages": []}
+    try:
+        record["stages"] = _stages(spec, build_loader, settle)
+        record["images_per_s"] = record["stages"][1]["images_per_s"]
+    except Exception as e:  # reported, not fatal
+        record["error"] = f"{type(e).__name__}: {e}"[:500]
+    return record
 
 
 def _stages(spec: dict, build_loader, settle) -> list[dict]:

@@ -722,14 +722,16 @@ def run_job(job: dict) -> list[dict]:
         multiprocessing.set_start_method(job["start_method"], force=True)
     if job.get("pairs"):
         return run_pairs(job)
-    if job.get("profile"):
-        from _parent import profile
-
-        return profile(job, build_loader, settle)
     threads_before = cv2.getNumThreads()
     results = []
     for k, item in enumerate(job["items"]):
         spec = dict(job, **item)
+        if item.get("kind") == "parent":
+            from _parent import profile
+
+            results.append(profile(spec, build_loader, settle))
+            cv2.setNumThreads(threads_before)
+            continue
         _write_marker(job.get("marker"), str(k))
         m = Measurement(path=item["path"], size=item["size"], note=item.get("note", ""))
         measure(

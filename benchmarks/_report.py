@@ -482,7 +482,7 @@ def markdown(report: dict, chart_name: str) -> str:
             "",
             f"The machine's speed drifts by 20–40% within minutes, so medians measured minutes apart "
             f"compare badly. Here, per image size, one process alternates one epoch of a reference path "
-            f"({', '.join(PATHS[ref].title(s['workers']) for ref in references)}) with one epoch of each "
+            f"({' and '.join(PATHS[ref].title(s['workers']) for ref in references)}) with one epoch of each "
             f"path paired with it, {s.get('pairs')} cycles, reversing the order every cycle; each cycle gives "
             "one ratio. The cached paths, the tf.data cache and the decode limits alternate with the cached "
             "2 processes, every other path with the uncached 2 processes, and the uncached 2 processes with "

@@ -124,7 +124,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "profile_parent": 1 if quick else 3,
         "cache_dir": os.path.join(args.out, "cache"),
         "isolate": not quick,
-        "job_timeout": 300 if quick else 3600,
+        "job_timeout": 600 if quick else 3600,
     }
     for key, value in defaults.items():
         if getattr(args, key) is None:
@@ -153,6 +153,11 @@ def job_settings(args: argparse.Namespace) -> dict:
     }
 
 
+# Paths whose every epoch starts worker processes that import TensorFlow (about 20 s on 2 busy cores):
+# in quick mode they run one epoch, at the first image size only.
+QUICK_ONCE = ("grain",)
+
+
 def plan_jobs(args: argparse.Namespace, data_dirs: dict[str, str]) -> list[dict]:
     """The benchmark processes to run: each a list of `(path, size)` items."""
     from _paths import PATHS, RSS_PATHS
@@ -162,7 +167,14 @@ def plan_jobs(args: argparse.Namespace, data_dirs: dict[str, str]) -> list[dict]
     def item(path: str, setting: str, **extra) -> dict:
         return dict(path=path, size=setting, data=data_dirs[setting], image_size=SETTINGS[setting][1], **extra)
 
-    measured = [item(path, s) for s in args.settings for path in args.paths]
+    measured = []
+    for k, s in enumerate(args.settings):
+        for path in args.paths:
+            if args.quick and path in QUICK_ONCE:
+                if k == 0:
+                    measured.append(item(path, s, warmup=0))
+            else:
+                measured.append(item(path, s))
     rss_setting = args.settings[0]
     rss = [
         item(path, rss_setting, kind="rss", warmup=0, epochs=args.rss_epochs, note="rss")
@@ -171,15 +183,22 @@ def plan_jobs(args: argparse.Namespace, data_dirs: dict[str, str]) -> list[dict]
     ]
     for it in measured:
         it["kind"] = "throughput"
-    if args.isolate:
+    profile = [
+        item(path, s, kind="parent", epochs=args.profile_parent)
+        for s in args.settings
+        for path in ("ours-cached-processes", "ours-cached-processes-uint8")
+        if path in args.paths and args.profile_parent > 0
+    ]
+    if args.isolate:  # the profile after the rest, one process per image size
         groups = [[it] for it in measured + rss]
+        groups += [[it for it in profile if it["size"] == s] for s in args.settings]
     else:  # one process without Keras and one with it (one ~10 s Keras import), tf.data last
         rank = {path: k for k, path in enumerate(PATHS)}
         keras_items = sorted((it for it in measured if PATHS[it["path"]].keras), key=lambda it: rank[it["path"]])
         ours = [it for it in keras_items if it["path"].startswith("ours-")]
         others = [it for it in keras_items if not it["path"].startswith("ours-")]
-        groups = [g for g in ([it for it in measured if not PATHS[it["path"]].keras], ours + rss + others) if g]
-    return [dict(common, items=g) for g in groups]
+        groups = [[it for it in measured if not PATHS[it["path"]].keras], ours + rss + profile + others]
+    return [dict(common, items=g) for g in groups if g]
 
 
 def plan_pairs(args: argparse.Namespace, data_dirs: dict[str, str]) -> list[dict]:
@@ -197,24 +216,6 @@ def plan_pairs(args: argparse.Namespace, data_dirs: dict[str, str]) -> list[dict
             ]
             jobs.append(dict(job_settings(args), pairs=args.pairs, reference=reference, items=items))
     return jobs
-
-
-def plan_profile(args: argparse.Namespace, data_dirs: dict[str, str]) -> list[dict]:
-    """One process per image size: the parent's CPU per batch at cached rates, layer by layer."""
-    paths = [p for p in ("ours-cached-processes", "ours-cached-processes-uint8") if p in args.paths]
-    if args.profile_parent <= 0 or not paths:
-        return []
-    return [
-        dict(
-            job_settings(args),
-            profile=True,
-            epochs=args.profile_parent,
-            items=[
-                dict(path=path, size=s, data=data_dirs[s], image_size=SETTINGS[s][1], kind="parent") for path in paths
-            ],
-        )
-        for s in args.settings
-    ]
 
 
 def _shm() -> set[str]:
@@ -344,11 +345,11 @@ def main(argv: list[str] | None = None) -> None:
         more, more_leaks = run_jobs([j for j in repeat if j["items"]], args, log_dir, f"round {number}, ")
         results += more
         leaks += more_leaks
-    for label, extra in (("paired, ", plan_pairs(args, data_dirs)), ("parent, ", plan_profile(args, data_dirs))):
-        if extra:
-            more, more_leaks = run_jobs(extra, args, log_dir, label)
-            results += more
-            leaks += more_leaks
+    pair_jobs = plan_pairs(args, data_dirs)
+    if pair_jobs:
+        more, more_leaks = run_jobs(pair_jobs, args, log_dir, "paired, ")
+        results += more
+        leaks += more_leaks
     results = merge_rounds(results)
     machine["loadavg_end"] = _report.loadavg()
     report = {
