@@ -19,7 +19,7 @@ TensorFlow backend's `fit` iterates; it also calls `dataset[0]` and
 A path name ending in `-bilinear` is that path with `interpolation="bilinear"`
 instead of the run's (area by default). The library's cached paths read a
 cache under `job["cache_dir"]` filled before they are timed; its filling
-paths start every epoch on a new, empty cache (see `FillLoader`).
+paths empty their cache before every epoch (see `FillLoader`).
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ def _ours(mode: str, cache: str = "", dtype: str = "float32", bilinear: bool = F
         f"MixupSequence({args}), adapter"
         + {
             "": "",
-            "fill": "; every epoch on a new, empty cache (the first epoch of a run: decodes, resizes and writes "
-            "every record); the worker pool starts inside the timed epoch, as in a run's first",
+            "fill": "; the cache emptied before every epoch (untimed), so each is a run's first: it decodes, "
+            "resizes and writes every record; the worker pool stays up, as on the uncached paths",
             "cached": "; the cache filled by `build_cache()` before timing (later epochs of a run)",
         }[cache]
     )
@@ -186,12 +186,17 @@ _PAIRED_WITH_CACHED = (
 )
 
 
+# Not in the paired runs: Grain's epochs are mostly its worker processes starting (they import
+# TensorFlow, every epoch), and its ratio is no target; the medians of its own epochs give it.
+NOT_PAIRED = ("grain",)
+
+
 def pair_groups(paths: list[str]) -> dict[str, list[str]]:
     """Reference -> the paths of `paths` whose epochs alternate with its epochs in the paired runs."""
     groups: dict[str, list[str]] = {REFERENCE: [], CACHED_REFERENCE: []}
     cached = CACHED_REFERENCE in paths
     for path in paths:
-        if path == CACHED_REFERENCE or (path == REFERENCE and not cached):
+        if path == CACHED_REFERENCE or (path == REFERENCE and not cached) or path in NOT_PAIRED:
             continue
         groups[CACHED_REFERENCE if cached and path in _PAIRED_WITH_CACHED else REFERENCE].append(path)
     return {ref: items for ref, items in groups.items() if items and ref in paths}
@@ -417,47 +422,43 @@ class GrainLoader(_DatasetLoader):
         )
 
 
-class FillLoader:
-    """The library's first epoch on a cold cache, every epoch: a new sequence on a new, empty cache directory.
+class FillLoader(AdapterLoader):
+    """The library's filling epoch, every epoch: the sequence's cache is emptied before each one.
 
-    `prepare()` (not timed) closes the previous sequence, removes its cache
-    and makes the next one; the timed epoch then decodes every file and
-    writes its record, and starts the worker pool, as a run's first epoch does.
+    `prepare()` (not timed) lets the workers finish what they prefetched,
+    drops it, and removes every record (the layout in `cache.py`:
+    `records/` under the cache's settings directory), so the timed epoch
+    decodes every file and writes its record, as a run's first epoch does.
+    The worker pool stays up across epochs, as with the uncached paths, so
+    the comparison is the cache's own cost, not a pool's start.
     """
 
-    def __init__(self, make_sequence, root: str, iterator: str = "numpy"):
-        self.make_sequence, self.root, self.iterator = make_sequence, root, iterator
-        self.current: AdapterLoader | None = None
-        self.directory: str | None = None
-        self.fresh = False
-
-    @property
-    def dataset(self):
-        return self.current.dataset if self.current is not None else None
+    def __init__(self, sequence, iterator: str = "numpy", directory: str | None = None):
+        super().__init__(sequence, iterator)
+        self.records = os.path.join(sequence.cache.path, "records")
+        self.directory = directory  # removed on close
+        self.emptied = False
 
     def prepare(self) -> None:
-        self._drop()
-        os.makedirs(self.root, exist_ok=True)
-        self.directory = tempfile.mkdtemp(prefix="fill-", dir=self.root)
-        self.current = AdapterLoader(self.make_sequence(self.directory), self.iterator)
-        self.fresh = True
+        settle(self)
+        with os.scandir(self.records) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+        self.emptied = True
 
     def run_epoch(self) -> tuple[int, int]:
-        if not self.fresh or self.current is None:
-            self.prepare()  # called without prepare(): still a cold cache, but its set-up is timed
-        self.fresh = False
-        return self.current.run_epoch()  # type: ignore[union-attr]
-
-    def _drop(self) -> None:
-        if self.current is not None:
-            self.current.close()
-            self.current = None
-        if self.directory is not None:
-            shutil.rmtree(self.directory, ignore_errors=True)
-            self.directory = None
+        if not self.emptied:
+            self.prepare()  # called without prepare(): still a cold cache, its emptying timed
+        self.emptied = False
+        return super().run_epoch()
 
     def close(self) -> None:
-        self._drop()
+        super().close()
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class LimitLoader:
@@ -590,8 +591,9 @@ def build_loader(path: str, job: dict):
         path, job = path[: -len(BILINEAR)], {**job, "interpolation": "bilinear"}
     size, workers = tuple(job["image_size"]), job["workers"]
     if path.startswith("ours-fill-"):
-        root = os.path.join(job["cache_dir"], "fill")
-        return FillLoader(lambda directory: _make_sequence(path, job, directory), root, job["adapter"])
+        os.makedirs(job["cache_dir"], exist_ok=True)
+        directory = tempfile.mkdtemp(prefix=f"fill-{job['size']}-", dir=job["cache_dir"])
+        return FillLoader(_make_sequence(path, job, directory), job["adapter"], directory)
     if path.startswith("ours-cached-"):
         sequence = _make_sequence(path, job, cache_root(job))
         sequence.build_cache(progress=False)  # before timing: the cached paths measure later epochs

@@ -512,8 +512,8 @@ def markdown(report: dict, chart_name: str) -> str:
         "measured: less augmentation than the library does, so the ratios against them are conservative. "
         "The library's cache (`cache=DIR`, one file a record, under `--cache-dir`, on disk but read from the "
         "page cache once written) is filled by `build_cache()` before the cached paths are timed; a filling "
-        "path starts each epoch on a new, empty cache, so each of its epochs is a run's first epoch "
-        "(set-up untimed, the worker pool's start timed). "
+        "path empties its cache before each epoch (untimed), so each of its epochs is a run's first, with "
+        "the worker pool kept up as on the uncached paths. "
         "The blog recipe's `ImageDataGenerator(rescale=1/255, horizontal_flip=True, rotation_range=10, "
         'brightness_range=(0.8, 1.2), fill_mode="constant")` is the nearest to the chain; it resizes with '
         "`flow_from_directory`'s default (`nearest`), returns float64, and decodes every image twice. "

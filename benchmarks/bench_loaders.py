@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -225,6 +226,23 @@ def _shm() -> set[str]:
         return set()
 
 
+def shm_leftovers(found: list[tuple[str, str, int]]) -> list[str]:
+    """The /dev/shm entries that appeared during a job and are still there now.
+
+    Other programs on the machine come and go in /dev/shm too: an entry that
+    has gone by the end of the run was not left behind, and one that names
+    another process id (the library's names carry the creating process's,
+    as joblib's do) is not the job's.
+    """
+    now = _shm()
+    left = []
+    for job, name, pid in found:
+        named = re.search(r"-(\d+)-", name)
+        if name in now and (named is None or int(named.group(1)) == pid):
+            left.append(f"{job}: {name}")
+    return left
+
+
 def merge_rounds(results: list[dict]) -> list[dict]:
     """Pools the rounds of each (path, size, kind): epochs together, their median, the worst peaks."""
     merged: dict[tuple, dict] = {}
@@ -254,8 +272,13 @@ def merge_rounds(results: list[dict]) -> list[dict]:
     return list(merged.values())
 
 
-def run_jobs(jobs: list[dict], args: argparse.Namespace, log_dir: str, label: str = "") -> tuple[list[dict], list[str]]:
-    """Runs each job in its own Python process; returns all measurements and any /dev/shm leftovers."""
+def run_jobs(
+    jobs: list[dict], args: argparse.Namespace, log_dir: str, label: str = ""
+) -> tuple[list[dict], list[tuple[str, str, int]]]:
+    """Runs each job in its own Python process; returns all measurements and the /dev/shm entries that appeared.
+
+    Each entry as `(job, name, the job's process id)`: see `shm_leftovers`.
+    """
     from _measure import ChildMemorySampler
 
     results, leaks = [], []
@@ -294,7 +317,7 @@ def run_jobs(jobs: list[dict], args: argparse.Namespace, log_dir: str, label: st
                     sampler.stop()
             time.sleep(0.2)
             new_shm = sorted(_shm() - shm_before)
-            leaks += [f"job {number} ({names}): {name}" for name in new_shm]
+            leaks += [(f"job {number} ({names})", name, proc.pid) for name in new_shm]
             if os.path.exists(result_file):
                 with open(result_file) as f:
                     job_results = json.load(f)
@@ -378,7 +401,7 @@ def main(argv: list[str] | None = None) -> None:
         },
         "dataset": data.manifest,
         "results": results,
-        "shm_leftovers": leaks,
+        "shm_leftovers": shm_leftovers(leaks),
     }
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(report, f, indent=1)
