@@ -75,8 +75,8 @@ def _ours(mode: str, cache: str = "", dtype: str = "float32", bilinear: bool = F
         f"MixupSequence({args}), adapter"
         + {
             "": "",
-            "fill": "; the cache emptied before every epoch (untimed), so each is a run's first: it decodes, "
-            "resizes and writes every record; the worker pool stays up, as on the uncached paths",
+            "fill": "; the cache's records moved aside before every epoch (untimed), so each is a run's first: "
+            "it decodes, resizes and writes every record; the worker pool stays up, as on the uncached paths",
             "cached": "; the cache filled by `build_cache()` before timing (later epochs of a run)",
         }[cache]
     )
@@ -426,11 +426,14 @@ class FillLoader(AdapterLoader):
     """The library's filling epoch, every epoch: the sequence's cache is emptied before each one.
 
     `prepare()` (not timed) lets the workers finish what they prefetched,
-    drops it, and removes every record (the layout in `cache.py`:
-    `records/` under the cache's settings directory), so the timed epoch
-    decodes every file and writes its record, as a run's first epoch does.
-    The worker pool stays up across epochs, as with the uncached paths, so
-    the comparison is the cache's own cost, not a pool's start.
+    drops it, and moves every record aside (the layout in `cache.py`:
+    `records/` under the cache's settings directory, renamed, and a new empty
+    one made), so the timed epoch decodes every file and writes its record,
+    as a run's first epoch does. Nothing is deleted until `close()`: removing
+    thousands of files just before a timed epoch would charge the file
+    system's cleanup (journal, discards) to it. The worker pool stays up
+    across epochs, as with the uncached paths, so the comparison is the
+    cache's own cost, not a pool's start.
     """
 
     def __init__(self, sequence, iterator: str = "numpy", directory: str | None = None):
@@ -438,15 +441,13 @@ class FillLoader(AdapterLoader):
         self.records = os.path.join(sequence.cache.path, "records")
         self.directory = directory  # removed on close
         self.emptied = False
+        self.retired = 0
 
     def prepare(self) -> None:
         settle(self)
-        with os.scandir(self.records) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path)
-                else:
-                    os.unlink(entry.path)
+        self.retired += 1
+        os.rename(self.records, f"{self.records}-retired-{self.retired}")
+        os.mkdir(self.records)
         self.emptied = True
 
     def run_epoch(self) -> tuple[int, int]:
