@@ -44,7 +44,7 @@ samples: venv  ## rebuild data_samples/digits from scikit-learn's bundled digits
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-bench: venv  ## loaders side by side (this library uncached, filling and reading its cache; blog recipe; tf.data with and without .cache(); Grain; naive PyDataset; the limits), paired runs for the ratios, the parent's CPU at cached rates: out/bench/BENCHMARKS.md (about 45 min on 2 cores)
+bench: venv  ## loaders side by side (this library uncached, filling and reading its cache; blog recipe; tf.data with and without .cache(); Grain; naive PyDataset; the limits), paired runs for the ratios, the parent's CPU at cached rates: out/bench/BENCHMARKS.md (about an hour on 2 shared cores)
 	$(PY) benchmarks/bench_loaders.py --batches 16 --epochs 2 --warmup 1 --rss-epochs 20 --pairs 5
 
 bench-quick: venv  ## the same end to end on 200 images, 3 batches of 16 a path, every path (Grain once): a smoke test, not a measurement (about 2 min)

@@ -598,11 +598,13 @@ def draw_chart(report: dict, path: str) -> None:
     results = _index(report)
     sizes = _sizes(report)
     paths = [p for p in PATHS if any((p, s) in results for s in sizes)]
-    bar, gap, left, right, top = 26, 8, 330, 130, 60
-    panel_h = 40 + len(paths) * (bar + gap)
-    width, height = 1100, top + len(sizes) * panel_h + 30
-    img = np.full((height, width, 3), 255, np.uint8)
     font = cv2.FONT_HERSHEY_SIMPLEX
+    workers = report["settings"]["workers"]
+    longest = max(cv2.getTextSize(PATHS[p].title(workers), font, 0.45, 1)[0][0] for p in paths) if paths else 0
+    bar, gap, left, right, top = 26, 8, max(330, longest + 30), 130, 60
+    panel_h = 40 + len(paths) * (bar + gap)
+    width, height = left + 770, top + len(sizes) * panel_h + 30
+    img = np.full((height, width, 3), 255, np.uint8)
     batch = report["settings"]["batch_size"]
     title = f"Images per second through Keras' PyDataset adapter (batch {batch}, mixup + 3 augmentations)"
     if report["settings"]["quick"]:
