@@ -49,21 +49,25 @@ written if the disk cannot hold the missing ones.
 
 Why one file per record and not one preallocated file of slots: a slot
 file is keyed by position (adding a file moves the others), needs a
-separate "filled" marker per slot written after its pixels, and makes
-concurrent writers and growing datasets hard; per-record files get
-atomicity, concurrency and growth from the file system. Their price is
-an `open` per read: reading a 224x224x3 record from the page cache into a
-fresh array (`os.readv`, no pickling, no per-record JSON), with the
-source file's `fstat` for the key, measured 24 us on this machine
-against 2.6 ms to decode and resize the JPEG (`make bench` measures the
-epochs). No separate RAM-only variant: a cache directory on a tmpfs such
-as `/dev/shm` is one, shared by every worker process through the page
-cache without copies, and an on-disk cache that fits in memory is served
-from the page cache anyway.
+"filled" marker per slot written after its pixels, and makes concurrent
+writers and a growing folder hard; per-record files get atomicity,
+concurrency and growth from the file system. Their price is an `open`
+per read and a file creation per write. Timed on this machine (2 shared
+cores, 224x224x3 records from 500x375 JPEGs, warm page cache): a read,
+the source's `fstat` for the key included, costs 30 us (read straight
+into a fresh array with `os.readv`: no pickling, no per-record JSON)
+against 2.1 ms to decode and resize; writing a record costs about
+0.1 ms on a tmpfs and 0.1-0.8 ms on this machine's ext4, almost all of
+it creating the file, which a slot file would save on the filling epoch
+only. No separate RAM-only variant: a cache directory on a tmpfs such as
+`/dev/shm` is one, shared by every worker process through the page cache
+without copies, and the records of an on-disk cache that fits in memory
+are read from the page cache anyway.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import hashlib
@@ -75,18 +79,15 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from mixup_sequence.decode import COLOR_MODES, DEFAULT_MAX_PIXELS, INTERPOLATIONS, load_image
+from mixup_sequence.decode import COLOR_MODES, DEFAULT_MAX_PIXELS, load_image
 from mixup_sequence.errors import ImageDecodeError
 from mixup_sequence.index import FolderIndex
+from mixup_sequence.options import LoaderOptions
 from mixup_sequence.verify import Progress
-
-if TYPE_CHECKING:
-    from mixup_sequence.options import LoaderOptions
 
 # Bump when the record layout, or the pixels `decode.load_image` makes for the same
 # settings and OpenCV version, change: records of another version are never read.
@@ -186,13 +187,6 @@ def _read_into(path: str, buffer: np.ndarray) -> int:
         os.close(fd)
 
 
-def _ignore_missing(remove, path: str) -> None:
-    try:
-        remove(path)
-    except OSError:
-        pass
-
-
 class ImageCache:
     """Records of decoded, resized uint8 images for one set of settings (see the module docs).
 
@@ -225,23 +219,10 @@ class ImageCache:
     ):
         if not isinstance(directory, (str, os.PathLike)) or not os.fspath(directory):
             raise TypeError(f"`cache` must be a directory path (str or os.PathLike). Received: cache={directory!r}")
-        if (
-            not isinstance(image_size, (tuple, list))
-            or len(image_size) != 2
-            or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in image_size)
-        ):
-            raise ValueError(
-                "`image_size` must be a tuple of two positive integers (height, width). "
-                f"Received: image_size={image_size!r}"
-            )
-        if color_mode not in COLOR_MODES:
-            raise ValueError(f"`color_mode` must be one of {tuple(COLOR_MODES)}. Received: color_mode={color_mode!r}")
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(
-                f"`interpolation` must be one of {tuple(INTERPOLATIONS)}. Received: interpolation={interpolation!r}"
-            )
+        # The same checks (and messages) as the sequences' arguments.
+        checked = LoaderOptions(image_size=image_size, color_mode=color_mode, interpolation=interpolation)
         self.directory = os.fspath(directory)
-        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.image_size = checked.image_size
         self.color_mode = color_mode
         self.interpolation = interpolation
         self.shape = (*self.image_size, COLOR_MODES[color_mode])
@@ -362,7 +343,8 @@ class ImageCache:
                     pass
                 os.replace(temporary, path)
         except BaseException:
-            _ignore_missing(os.unlink, temporary)
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
             raise
 
     # --- records ---------------------------------------------------------------------
@@ -493,9 +475,23 @@ class ImageCache:
             )
 
 
+def _check_outside_classes(cache: ImageCache, index: FolderIndex) -> None:
+    """Refuses a cache that would become a class folder of the indexed folder the next time it is indexed."""
+    inside = os.path.relpath(os.path.realpath(cache.directory), os.path.realpath(index.directory))
+    parts = inside.split(os.sep)
+    if inside == os.curdir or (len(parts) == 1 and parts[0] != os.pardir and not parts[0].startswith(".")):
+        raise ValueError(
+            f"`cache` must not be {index.directory!r} or one of its class folders: its folders would be indexed "
+            "as classes. Put it elsewhere, or in a hidden folder (name starting with '.'). "
+            f"Received: cache={cache.directory!r}"
+        )
+
+
 def open_cache(directory: str | os.PathLike, options: LoaderOptions, index: FolderIndex) -> ImageCache:
     """An opened `ImageCache` for `options`' pixels, with room checked for `index`'s missing records."""
-    cache = ImageCache(directory, options.image_size, options.color_mode, options.interpolation).open()
+    cache = ImageCache(directory, options.image_size, options.color_mode, options.interpolation)
+    _check_outside_classes(cache, index)
+    cache.open()
     cache.check_space(index)
     return cache
 

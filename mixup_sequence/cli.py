@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from mixup_sequence import _rng
-from mixup_sequence.cache import ImageCache, disk_bytes, fill_cache, open_cache, record_bytes
+from mixup_sequence.cache import disk_bytes, fill_cache, open_cache, record_bytes
 from mixup_sequence.decode import COLOR_MODES, INTERPOLATIONS
 from mixup_sequence.index import index_directory
 from mixup_sequence.loader import BatchLoader
@@ -95,8 +95,9 @@ def _print_cache_size(samples: int, image_size: tuple[int, int], color_mode: str
 
 def _cache(args: argparse.Namespace) -> int:
     index = index_directory(args.directory, follow_links=args.follow_links)
-    cache = ImageCache(args.cache, (args.image_size[0], args.image_size[1]), args.color_mode, args.interpolation)
-    summary = fill_cache(cache.open(), index, workers=args.workers, progress=not args.quiet)
+    size = (args.image_size[0], args.image_size[1])
+    options = LoaderOptions(image_size=size, color_mode=args.color_mode, interpolation=args.interpolation)
+    summary = fill_cache(open_cache(args.cache, options, index), index, workers=args.workers, progress=not args.quiet)
     print(
         f"{summary.path}: {summary.records} images, {summary.written} decoded now, {summary.present} already "
         f"cached, {summary.disk_bytes / 1e6:,.1f} MB on disk, {summary.seconds:.1f} s"
@@ -178,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument(
         "--image-size", type=int, nargs=2, default=None, metavar=("HEIGHT", "WIDTH"), help="print a cache's size"
     )
-    inspect.add_argument("--color-mode", default="rgb", choices=("rgb", "grayscale"))
+    inspect.add_argument("--color-mode", default="rgb", choices=tuple(COLOR_MODES), help="for the cache's size")
     inspect.set_defaults(run=_inspect)
 
     bench = sub.add_parser("bench", help="images/s on your data: serial, threads and processes")

@@ -177,6 +177,20 @@ def test_loader_refuses_a_cache_for_other_pixels(textured_tree, tmp_path):
         BatchLoader(index, LoaderOptions(image_size=(8, 8)), 1, cache=cache)
 
 
+@pytest.mark.parametrize("inside, refused", [(".", True), ("cache", True), (".cache", False), ("a/cache", False)])
+def test_a_cache_that_would_become_a_class_folder_is_refused(textured_tree, inside, refused):
+    index = index_directory(textured_tree)
+    where = os.path.normpath(textured_tree / inside)
+    if refused:
+        with pytest.raises(ValueError, match="would be indexed as classes.*hidden folder"):
+            open_cache(where, LoaderOptions(image_size=(8, 8)), index)
+        assert index_directory(textured_tree).class_names == index.class_names
+    else:
+        cache = open_cache(where, LoaderOptions(image_size=(8, 8)), index)
+        fill_cache(cache, index, progress=False)
+        assert index_directory(textured_tree).relative_paths() == index.relative_paths()
+
+
 @pytest.mark.parametrize(
     "kwargs, error, received",
     [
@@ -567,9 +581,12 @@ def test_cache_command_fills_once_and_lists_bad_files(textured_tree, tmp_path, c
     assert "17 already cached" in out and "bad files: 1" in out and "0.png: the file is empty" in out
 
 
-def test_cache_command_shows_progress(textured_tree, tmp_path, capsys):
+def test_cache_command_shows_progress_and_errors(textured_tree, tmp_path, capsys):
     assert cli.main(["cache", str(textured_tree), "--cache", str(tmp_path / "c"), "--image-size", "8", "8"]) == 0
     assert "cache: 18/18 files (100%" in capsys.readouterr().err
+    inside = str(textured_tree / "cache")
+    assert cli.main(["cache", str(textured_tree), "--cache", inside, "--image-size", "8", "8"]) == 2
+    assert f"error: `cache` must not be {str(textured_tree)!r}" in capsys.readouterr().err
 
 
 def test_inspect_prints_what_a_cache_would_take(textured_tree, capsys):
