@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export NO_ALBUMENTATIONS_UPDATE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: venv demo test test-fast lint typecheck docs samples bench-mixing clean bench bench-quick bench-index bench-saturation bench-threads bench-start evidence
+.PHONY: venv bench-venv demo test test-fast lint typecheck docs samples bench-mixing clean bench bench-quick bench-index bench-saturation bench-threads bench-start evidence
 
 venv: $(VENV)/.installed
 
@@ -52,20 +52,26 @@ samples: venv  ## rebuild data_samples/digits from scikit-learn's bundled digits
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-bench: venv  ## loaders side by side (this library, blog recipe, tf.data, naive PyDataset, the limit), then paired runs for the ratios: out/bench/BENCHMARKS.md (about 30 min on 2 cores); then worker start per start method: START.md
+bench: bench-venv  ## loaders side by side (this library uncached, filling and reading its cache; blog recipe; tf.data with and without .cache(); Grain; naive PyDataset; the limits), paired runs for the ratios, the parent's CPU at cached rates: out/bench/BENCHMARKS.md (about an hour on 2 shared cores); then worker start per start method: START.md
 	$(PY) benchmarks/bench_loaders.py --batches 16 --epochs 2 --warmup 1 --rss-epochs 20 --pairs 5
 	$(PY) benchmarks/bench_start.py
 
-bench-quick: venv  ## the same end to end on 200 images, 3 batches of 16 a path: a smoke test, not a measurement
+bench-venv: $(VENV)/.bench-installed
+
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $@
+
+bench-quick: bench-venv  ## the same end to end on 200 images, 3 batches of 16 a path, every path (Grain once): a smoke test, not a measurement (about 2 min)
 	$(PY) benchmarks/bench_loaders.py --quick --out out/bench-quick
 
-bench-saturation: venv  ## 2 worker processes: how busy, and the per-image cost against the limit's, same run
+bench-saturation: bench-venv  ## 2 worker processes: how busy, and the per-image cost against the limit's, same run
 	$(PY) benchmarks/bench_saturation.py
 
-bench-threads: venv  ## 2 worker threads: the sequence's own pool vs Keras' thread pool, paired with 2 processes
+bench-threads: bench-venv  ## 2 worker threads: the sequence's own pool vs Keras' thread pool, paired with 2 processes
 	$(PY) benchmarks/bench_threads.py
 
-bench-start: venv  ## worker start from a script that imports Keras: first batch and worker RSS per start method, out/bench/START.md
+bench-start: bench-venv  ## worker start from a script that imports Keras: first batch and worker RSS per start method, out/bench/START.md
 	$(PY) benchmarks/bench_start.py
 
 bench-index: venv  ## indexing 100,000 files: this library vs Keras' index_directory, and the pickled sequence size

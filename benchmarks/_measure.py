@@ -178,6 +178,7 @@ class Measurement:
     size: str
     images_per_s: float | None = None
     epoch_images_per_s: list[float] = field(default_factory=list)
+    warmup_images_per_s: list[float] = field(default_factory=list)  # a cache's filling epoch, for a peer
     images_per_epoch: int = 0
     batches_per_epoch: int = 0
     parent_cpu_ms_per_batch: float | None = None
@@ -204,6 +205,7 @@ def measure(
     epochs: int,
     warmup: int,
     scale: float = 1.0,
+    prepare: Callable[[object], None] | None = None,
 ) -> Measurement:
     """Runs `warmup + epochs` epochs and fills `measurement`.
 
@@ -211,6 +213,7 @@ def measure(
         build: Makes the loader (timed as `setup_s`, inside the memory window).
         run_epoch: Runs one whole epoch of the loader; returns `(images, batches)`.
         scale: Multiplies images/s (the limit: per-core rate times cores).
+        prepare: Called with the loader before each epoch, outside its timing.
     """
     reset_peak_rss()
     measurement.parent_rss_before_mb = rss_mb()
@@ -221,6 +224,8 @@ def measure(
         measurement.setup_s = time.perf_counter() - start
         rates, cpu, batches_total = [], 0.0, 0
         for e in range(warmup + epochs):
+            if prepare is not None:
+                prepare(loader)
             c0, t0 = time.process_time(), time.perf_counter()
             images, batches = run_epoch(loader)
             t1, c1 = time.perf_counter(), time.process_time()
@@ -229,6 +234,8 @@ def measure(
                 rates.append(images / (t1 - t0) * scale)
                 cpu += c1 - c0
                 batches_total += batches
+            else:
+                measurement.warmup_images_per_s.append(images / (t1 - t0) * scale)
             measurement.images_per_epoch, measurement.batches_per_epoch = images, batches
         measurement.epoch_images_per_s = rates
         measurement.images_per_s = statistics.median(rates) if rates else None

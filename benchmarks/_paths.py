@@ -15,6 +15,11 @@ driven the way `fit` drives them, through Keras' own `PyDatasetAdapter`:
 (`--adapter tf` uses `adapter.get_tf_dataset()` instead, which is what the
 TensorFlow backend's `fit` iterates; it also calls `dataset[0]` and
 `dataset[1]` in the parent to infer the output signature.)
+
+A path name ending in `-bilinear` is that path with `interpolation="bilinear"`
+instead of the run's (area by default). The library's cached paths read a
+cache under `job["cache_dir"]` filled before they are timed; its filling
+paths empty their cache before every epoch (see `FillLoader`).
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -44,50 +51,155 @@ class PathInfo:
     label: str  # "{w}" stands for the worker count
     keras: bool  # imports Keras (and so TensorFlow)
     how: str
+    per_core: bool = False  # one process's rate, times the cores (the limits)
 
     def title(self, workers: int) -> str:
         return self.label.format(w=workers)
 
 
-PATHS = {
-    "ours-serial": PathInfo("mixup_sequence, serial", True, "MixupSequence(workers=1), adapter, main thread"),
-    "ours-threads": PathInfo(
-        "mixup_sequence, {w} threads", True, "MixupSequence(workers=W), adapter, the sequence's own threads"
-    ),
-    "ours-processes": PathInfo(
-        "mixup_sequence, {w} processes", True, "MixupSequence(workers=W, use_multiprocessing=True), adapter"
-    ),
-    "ours-processes-uint8": PathInfo(
-        "mixup_sequence, {w} processes, uint8 output",
-        True,
-        "MixupSequence(workers=W, use_multiprocessing=True, dtype='uint8'), adapter (opt-in; not the targets')",
-    ),
-    "naive-processes": PathInfo(
-        "naive OpenCV PyDataset, {w} processes", True, "cv2 + Albumentations + NumPy mixup, float32, adapter"
-    ),
-    "blog-generator": PathInfo(
-        "blog recipe, as published (generator)",
-        True,
-        "two flow_from_directory iterators zipped; Keras' generator adapter, steps_per_epoch=n//batch",
-    ),
-    "blog-processes": PathInfo(
-        "blog recipe in a PyDataset, {w} processes", True, "the same recipe behind a PyDataset, adapter"
-    ),
-    "tfdata": PathInfo(
-        "tf.data + keras.layers.MixUp",
-        True,
-        "image_dataset_from_directory, Random{Flip,Rotation,Brightness,Contrast}, MixUp, map+prefetch AUTOTUNE",
-    ),
-    "limit": PathInfo("limit: bare loop per core x cores", False, "imread + resize + Albumentations, 1 process"),
-    "limit-processes": PathInfo(
-        "limit's loop, {w} processes at once",
-        False,
-        "the limit's loop in W forked processes at once, each over every W-th file; measured as it is, not "
-        "scaled (not the targets' limit)",
-    ),
-}
+BILINEAR = "-bilinear"
+
+
+def _ours(mode: str, cache: str = "", dtype: str = "float32", bilinear: bool = False) -> tuple[str, PathInfo]:
+    """A library path: `ours-[fill-|cached-]MODE[-uint8][-bilinear]`."""
+    name = "-".join(filter(None, ["ours", cache, mode, "uint8" if dtype == "uint8" else "", "bilinear" * bilinear]))
+    label = "mixup_sequence, " + {"serial": "serial", "threads": "{w} threads", "processes": "{w} processes"}[mode]
+    label += {"": "", "fill": ", filling the cache", "cached": ", cached"}[cache]
+    label += ", uint8 output" if dtype == "uint8" else ""
+    label += ", bilinear" if bilinear else ""
+    args = {"serial": "workers=1", "threads": "workers=W", "processes": "workers=W, use_multiprocessing=True"}[mode]
+    args += ", cache=DIR" if cache else ""
+    args += ", dtype='uint8'" if dtype == "uint8" else ""
+    args += ', interpolation="bilinear"' if bilinear else ""
+    how = (
+        f"MixupSequence({args}), adapter"
+        + {
+            "": "",
+            "fill": "; the cache's records moved aside before every epoch (untimed), so each is a run's first: "
+            "it decodes, resizes and writes every record; the worker pool stays up, as on the uncached paths",
+            "cached": "; the cache filled by `build_cache()` before timing (later epochs of a run)",
+        }[cache]
+    )
+    if mode == "threads":
+        how += "; the sequence's own threads"
+    if dtype == "uint8":
+        how += " (opt-in output)"
+    return name, PathInfo(label, True, how)
+
+
+PATHS = dict(
+    [
+        _ours("serial"),
+        _ours("threads"),
+        _ours("processes"),
+        _ours("processes", dtype="uint8"),
+        _ours("processes", bilinear=True),
+        _ours("serial", "fill"),
+        _ours("threads", "fill"),
+        _ours("processes", "fill"),
+        _ours("processes", "fill", dtype="uint8"),
+        _ours("serial", "cached"),
+        _ours("threads", "cached"),
+        _ours("processes", "cached"),
+        _ours("processes", "cached", dtype="uint8"),
+        _ours("processes", "cached", bilinear=True),
+    ]
+)
+PATHS.update(
+    {
+        "naive-processes": PathInfo(
+            "naive OpenCV PyDataset, {w} processes", True, "cv2 + Albumentations + NumPy mixup, float32, adapter"
+        ),
+        "blog-generator": PathInfo(
+            "blog recipe, as published (generator)",
+            True,
+            "two flow_from_directory iterators zipped; Keras' generator adapter, steps_per_epoch=n//batch",
+        ),
+        "blog-processes": PathInfo(
+            "blog recipe in a PyDataset, {w} processes", True, "the same recipe behind a PyDataset, adapter"
+        ),
+        "tfdata": PathInfo(
+            "tf.data + keras.layers.MixUp",
+            True,
+            "image_dataset_from_directory, Random{Flip,Rotation,Brightness,Contrast}, MixUp, map+prefetch AUTOTUNE",
+        ),
+        "tfdata-cache": PathInfo(
+            "tf.data .cache() + flip + keras.layers.MixUp",
+            True,
+            "image_dataset_from_directory(batch_size=None, shuffle=False), rounded to uint8, .cache() in memory, "
+            "then per epoch shuffle (whole set), batch, RandomFlip + MixUp, map+prefetch AUTOTUNE; the first "
+            "epoch fills the cache (the warm-up epoch), the measured ones read it. Flip only: it does less "
+            "augmentation than the OpenCV paths",
+        ),
+        "grain": PathInfo(
+            'Grain (Keras format="grain") + flip + keras.layers.MixUp, {w} processes',
+            True,
+            'image_dataset_from_directory(format="grain") (PIL decode, Keras resize), map(RandomFlip + MixUp), '
+            "mp_prefetch(num_workers=W), iterated as fit does (a new iterator, so new worker processes, each "
+            "epoch); flip only, like the tf.data cache peer",
+        ),
+        "limit": PathInfo(
+            "limit: bare loop per core x cores",
+            False,
+            "imread + resize + Albumentations, 1 process, times os.cpu_count()",
+            per_core=True,
+        ),
+        "limit-bilinear": PathInfo(
+            "limit: bare loop per core x cores, bilinear",
+            False,
+            "the limit with interpolation bilinear",
+            per_core=True,
+        ),
+        "limit-processes": PathInfo(
+            "limit's loop, {w} processes at once",
+            False,
+            "the limit's loop in W forked processes at once, each over every W-th file; measured as it is, not scaled",
+        ),
+        "limit-decode": PathInfo(
+            "decode limit: read + decode + resize per core x cores",
+            False,
+            "imread + resize (no augmentation), 1 process, times os.cpu_count(): the decode limit the cached "
+            "targets are set against",
+            per_core=True,
+        ),
+        "limit-decode-bilinear": PathInfo(
+            "decode limit per core x cores, bilinear",
+            False,
+            "the decode limit with interpolation bilinear",
+            per_core=True,
+        ),
+    }
+)
 OURS = ("ours-serial", "ours-threads", "ours-processes")
-REFERENCE = "ours-processes"  # what the paired runs compare every other path with
+RSS_PATHS = (*OURS, "ours-cached-threads", "ours-cached-processes")  # the parent RSS flatness runs
+REFERENCE = "ours-processes"  # what the paired runs compare the uncached paths with
+CACHED_REFERENCE = "ours-cached-processes"  # ... and the cached paths, the cached peer and the decode limits
+_PAIRED_WITH_CACHED = (
+    "ours-cached-serial",
+    "ours-cached-threads",
+    "ours-cached-processes-uint8",
+    "ours-cached-processes-bilinear",
+    "tfdata-cache",
+    "limit-decode",
+    "limit-decode-bilinear",
+    REFERENCE,  # links the two groups: the cache's speed-up, cycle by cycle
+)
+
+
+# Not in the paired runs: Grain's epochs are mostly its worker processes starting (they import
+# TensorFlow, every epoch), and its ratio is no target; the medians of its own epochs give it.
+NOT_PAIRED = ("grain",)
+
+
+def pair_groups(paths: list[str]) -> dict[str, list[str]]:
+    """Reference -> the paths of `paths` whose epochs alternate with its epochs in the paired runs."""
+    groups: dict[str, list[str]] = {REFERENCE: [], CACHED_REFERENCE: []}
+    cached = CACHED_REFERENCE in paths
+    for path in paths:
+        if path == CACHED_REFERENCE or (path == REFERENCE and not cached) or path in NOT_PAIRED:
+            continue
+        groups[CACHED_REFERENCE if cached and path in _PAIRED_WITH_CACHED else REFERENCE].append(path)
+    return {ref: items for ref, items in groups.items() if items and ref in paths}
 
 
 def list_files(directory: str) -> list[str]:
@@ -166,7 +278,20 @@ class GeneratorLoader:
         return images, self.steps
 
 
-class TfDataLoader:
+class _DatasetLoader:
+    """A loader whose epoch is one pass over `self.dataset` (an iterable of `(x, y)` batches)."""
+
+    dataset: object
+
+    def run_epoch(self) -> tuple[int, int]:
+        images = batches = 0
+        for x, _y in self.dataset:  # type: ignore[attr-defined]
+            images += int(x.shape[0])
+            batches += 1
+        return images, batches
+
+
+class TfDataLoader(_DatasetLoader):
     """`image_dataset_from_directory` + Keras augmentation layers + `MixUp`, in tf.data."""
 
     def __init__(self, job: dict):
@@ -200,24 +325,157 @@ class TfDataLoader:
 
         self.dataset = dataset.map(augment_and_mix, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
+
+class FlipAndMix:
+    """`RandomFlip("horizontal")` then `MixUp(alpha)` on a batch, scaled to [0, 1] (a Grain map, picklable)."""
+
+    def __init__(self, alpha: float, seed: int):
+        import keras
+
+        self.flip = keras.layers.RandomFlip("horizontal", seed=seed)
+        self.mix_up = keras.layers.MixUp(alpha=alpha, seed=seed + 4)
+
+    def __call__(self, images, labels):
+        images = self.flip(images, training=True)
+        mixed = self.mix_up({"images": images, "labels": labels}, training=True)
+        return mixed["images"] / 255.0, mixed["labels"]
+
+
+class TfDataCacheLoader(_DatasetLoader):
+    """`image_dataset_from_directory(...).cache()`, then a flip and `MixUp`, in tf.data.
+
+    As a careful user sets it up: the cache holds each decoded, resized
+    image (rounded to uint8, a quarter of float32's memory), before any
+    random step, and unbatched, so that every epoch reshuffles the whole set
+    and batches it anew; augmentation, mixing and prefetch run in parallel
+    (AUTOTUNE). Its first epoch decodes and fills the cache.
+    """
+
+    def __init__(self, job: dict):
+        import keras
+        import tensorflow as tf
+
+        seed = job["seed"]
+        images = keras.utils.image_dataset_from_directory(
+            job["data"],
+            label_mode="categorical",
+            image_size=tuple(job["image_size"]),
+            batch_size=None,
+            shuffle=False,
+            interpolation=job["interpolation"],
+            verbose=False,
+        )
+        count = len(images.file_paths)
+        flip_and_mix = FlipAndMix(job["alpha"], seed)
+
+        def to_uint8(image, label):
+            return tf.cast(tf.round(image), tf.uint8), label
+
+        def augment_and_mix(image, label):
+            return flip_and_mix(tf.cast(image, tf.float32), label)
+
+        self.dataset = (
+            images.map(to_uint8, num_parallel_calls=tf.data.AUTOTUNE)
+            .cache()
+            .shuffle(count, seed=seed, reshuffle_each_iteration=True)
+            .batch(job["batch_size"])
+            .map(augment_and_mix, num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+
+
+def _parse_absl_flags() -> None:
+    """Grain's multiprocessing reads absl flags, which raise until parsed (a program without absl.app)."""
+    from absl import flags
+
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS([sys.argv[0]])
+
+
+class GrainLoader(_DatasetLoader):
+    """`image_dataset_from_directory(..., format="grain")`, then a flip and `MixUp`, in Grain worker processes.
+
+    Iterated as Keras' `fit` iterates a Grain dataset: a new iterator every
+    epoch, so Grain starts its worker processes (spawned: each imports
+    TensorFlow) every epoch.
+    """
+
+    def __init__(self, job: dict):
+        _parse_absl_flags()
+        import grain
+        import keras
+
+        dataset = keras.utils.image_dataset_from_directory(
+            job["data"],
+            label_mode="categorical",
+            image_size=tuple(job["image_size"]),
+            batch_size=job["batch_size"],
+            shuffle=True,
+            seed=job["seed"],
+            interpolation=job["interpolation"],
+            format="grain",
+            verbose=False,
+        )
+        flip_and_mix = FlipAndMix(job["alpha"], job["seed"])
+        self.dataset = dataset.map(lambda batch: flip_and_mix(*batch)).mp_prefetch(
+            grain.MultiprocessingOptions(num_workers=job["workers"])
+        )
+
+
+class FillLoader(AdapterLoader):
+    """The library's filling epoch, every epoch: the sequence's cache is emptied before each one.
+
+    `prepare()` (not timed) lets the workers finish what they prefetched,
+    drops it, and moves every record aside (the layout in `cache.py`:
+    `records/` under the cache's settings directory, renamed, and a new empty
+    one made), so the timed epoch decodes every file and writes its record,
+    as a run's first epoch does. Nothing is deleted until `close()`: removing
+    thousands of files just before a timed epoch would charge the file
+    system's cleanup (journal, discards) to it. The worker pool stays up
+    across epochs, as with the uncached paths, so the comparison is the
+    cache's own cost, not a pool's start.
+    """
+
+    def __init__(self, sequence, iterator: str = "numpy", directory: str | None = None):
+        super().__init__(sequence, iterator)
+        self.records = os.path.join(sequence.cache.path, "records")
+        self.directory = directory  # removed on close
+        self.emptied = False
+        self.retired = 0
+
+    def prepare(self) -> None:
+        settle(self)
+        self.retired += 1
+        os.rename(self.records, f"{self.records}-retired-{self.retired}")
+        os.mkdir(self.records)
+        self.emptied = True
+
     def run_epoch(self) -> tuple[int, int]:
-        images = batches = 0
-        for x, _y in self.dataset:
-            images += int(x.shape[0])
-            batches += 1
-        return images, batches
+        if not self.emptied:
+            self.prepare()  # called without prepare(): still a cold cache, its emptying timed
+        self.emptied = False
+        return super().run_epoch()
+
+    def close(self) -> None:
+        super().close()
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class LimitLoader:
-    """The same read + decode + resize + augment, image after image, in one process with one OpenCV thread."""
+    """The same read + decode + resize (+ augment), image after image, in one process with one OpenCV thread.
 
-    def __init__(self, job: dict):
+    Without `augment`, the decode limit: what decoding alone allows, which a
+    cache removes.
+    """
+
+    def __init__(self, job: dict, augment: bool = True):
         cv2.setNumThreads(1)
         self.paths = list_files(job["data"])
         self.size = tuple(job["image_size"])
         self.batch_size = job["batch_size"]
         self.interpolation = INTERPOLATIONS[job["interpolation"]]
-        self.chain = albumentations_chain()
+        self.chain = albumentations_chain() if augment else None
         self.flag = getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR)
 
     def run(self, paths: list[str]) -> None:
@@ -227,7 +485,8 @@ class LimitLoader:
             if self.flag == cv2.IMREAD_COLOR:
                 image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             image = cv2.resize(image, (width, height), interpolation=self.interpolation)
-            self.chain(image=image)
+            if self.chain is not None:
+                self.chain(image=image)
 
     def epoch_size(self) -> tuple[int, int]:
         """Images and batches in an epoch."""
@@ -302,26 +561,46 @@ def settle(loader) -> None:
         dataset.set_epoch(dataset.epoch + 2)
 
 
-def build_loader(path: str, job: dict):
-    """Makes the loader of `path` for `job` (a dict: see bench_loaders.make_job)."""
-    size, workers = tuple(job["image_size"]), job["workers"]
-    if path.startswith("ours-"):
-        from mixup_sequence import MixupSequence
+def _make_sequence(path: str, job: dict, cache: str | None = None):
+    """The `MixupSequence` of an `ours-...` path (see `_ours`)."""
+    from mixup_sequence import MixupSequence
 
-        serial = path == "ours-serial"
-        sequence = MixupSequence(
-            job["data"],
-            batch_size=job["batch_size"],
-            image_size=size,
-            mixup_alpha=job["alpha"],
-            augment=albumentations_chain(),
-            interpolation=job["interpolation"],
-            seed=job["seed"],
-            workers=1 if serial else workers,
-            use_multiprocessing=path.startswith("ours-processes"),
-            dtype="uint8" if path.endswith("-uint8") else "float32",
-        )
+    mode = next(m for m in ("serial", "threads", "processes") if f"-{m}" in path)
+    return MixupSequence(
+        job["data"],
+        batch_size=job["batch_size"],
+        image_size=tuple(job["image_size"]),
+        mixup_alpha=job["alpha"],
+        augment=albumentations_chain(),
+        interpolation=job["interpolation"],
+        seed=job["seed"],
+        workers=1 if mode == "serial" else job["workers"],
+        use_multiprocessing=mode == "processes",
+        dtype="uint8" if "-uint8" in path else "float32",
+        cache=cache,
+    )
+
+
+def cache_root(job: dict) -> str:
+    """The cached paths' cache for this job's image size (one root per size: their files share relative paths)."""
+    return os.path.join(job["cache_dir"], job["size"])
+
+
+def build_loader(path: str, job: dict):
+    """Makes the loader of `path` for `job` (a dict: see bench_loaders.job_settings)."""
+    if path.endswith(BILINEAR):
+        path, job = path[: -len(BILINEAR)], {**job, "interpolation": "bilinear"}
+    size, workers = tuple(job["image_size"]), job["workers"]
+    if path.startswith("ours-fill-"):
+        os.makedirs(job["cache_dir"], exist_ok=True)
+        directory = tempfile.mkdtemp(prefix=f"fill-{job['size']}-", dir=job["cache_dir"])
+        return FillLoader(_make_sequence(path, job, directory), job["adapter"], directory)
+    if path.startswith("ours-cached-"):
+        sequence = _make_sequence(path, job, cache_root(job))
+        sequence.build_cache(progress=False)  # before timing: the cached paths measure later epochs
         return AdapterLoader(sequence, job["adapter"])
+    if path.startswith("ours-"):
+        return AdapterLoader(_make_sequence(path, job), job["adapter"])
     if path == "naive-processes":
         from _baselines import NaiveOpenCVDataset
 
@@ -348,11 +627,20 @@ def build_loader(path: str, job: dict):
         return AdapterLoader(RecipeAsPyDataset(recipe, workers=workers, use_multiprocessing=True), job["adapter"])
     if path == "tfdata":
         return TfDataLoader(job)
-    if path == "limit":
-        return LimitLoader(job)
+    if path == "tfdata-cache":
+        return TfDataCacheLoader(job)
+    if path == "grain":
+        return GrainLoader(job)
+    if path in ("limit", "limit-decode"):
+        return LimitLoader(job, augment=path == "limit")
     if path == "limit-processes":
         return LimitProcessesLoader(job)
     raise ValueError(f"unknown path {path!r}")
+
+
+def scale_of(path: str) -> float:
+    """What a path's images/s is multiplied by: the cores for the per-core limits, else 1."""
+    return float(os.cpu_count() or 1) if PATHS[path].per_core else 1.0
 
 
 def _write_marker(path: str | None, text: str) -> None:
@@ -363,8 +651,16 @@ def _write_marker(path: str | None, text: str) -> None:
         os.replace(path + ".tmp", path)
 
 
+def prepare(loader) -> None:
+    """Untimed set-up before an epoch, for a loader that has some (`FillLoader`: a new, empty cache)."""
+    hook = getattr(loader, "prepare", None)
+    if callable(hook):
+        hook()
+
+
 def timed_epoch(loader, scale: float = 1.0) -> float:
     """One epoch's images/s (times `scale`), then `settle`: nothing of it runs into the next timing."""
+    prepare(loader)
     start = time.perf_counter()
     images, _ = loader.run_epoch()
     rate = images / (time.perf_counter() - start) * scale
@@ -379,27 +675,27 @@ def _close(loader) -> None:
 
 
 def run_pairs(job: dict) -> list[dict]:
-    """Alternates epochs of `REFERENCE` with epochs of each item's path, in this process.
+    """Alternates epochs of `job["reference"]` with epochs of each item's path, in this process.
 
     For each item: its warm-up epochs, then `job["pairs"]` cycles of one
     epoch of each, the order reversed every cycle, so both see the same
     stretch of the machine's drifting speed. Returns per item both series
     of images/s, epoch by epoch (a ratio per cycle is their quotient).
     """
-    cores = float(os.cpu_count() or 1)
-    reference = build_loader(REFERENCE, {**job, **job["items"][0], "path": REFERENCE})
+    name = job["reference"]
+    reference = build_loader(name, {**job, **job["items"][0], "path": name})
     results = []
     try:
         for _ in range(job["warmup"]):
             timed_epoch(reference, 1.0)
         for item in job["items"]:
             spec = dict(job, **item)
-            record = {"path": item["path"], "size": item["size"], "reference": REFERENCE}
+            record = {"path": item["path"], "size": item["size"], "reference": name}
             record.update(rates=[], reference_rates=[], images_per_s=None)
             loader = None
             try:
                 loader = build_loader(item["path"], spec)
-                scale = cores if item["path"] == "limit" else 1.0
+                scale = scale_of(item["path"])
                 for _ in range(job["warmup"]):
                     timed_epoch(loader, scale)
                 for cycle in range(job["pairs"]):
@@ -412,7 +708,7 @@ def run_pairs(job: dict) -> list[dict]:
             finally:
                 _close(loader)
             print(
-                f"[{time.strftime('%H:%M:%S')}] paired {item['path']:16s} {item['size']:8s} "
+                f"[{time.strftime('%H:%M:%S')}] paired {item['path']:32s} {item['size']:8s} "
                 + (f"{record['images_per_s']:8.1f} images/s" if record["images_per_s"] else "failed"),
                 file=sys.stderr,
                 flush=True,
@@ -433,21 +729,27 @@ def run_job(job: dict) -> list[dict]:
     results = []
     for k, item in enumerate(job["items"]):
         spec = dict(job, **item)
+        if item.get("kind") == "parent":
+            from _parent import profile
+
+            results.append(profile(spec, build_loader, settle))
+            cv2.setNumThreads(threads_before)
+            continue
         _write_marker(job.get("marker"), str(k))
         m = Measurement(path=item["path"], size=item["size"], note=item.get("note", ""))
-        scale = float(os.cpu_count() or 1) if item["path"] == "limit" else 1.0
         measure(
             m,
             lambda spec=spec: build_loader(spec["path"], spec),
             lambda loader: loader.run_epoch(),
             epochs=spec["epochs"],
             warmup=spec["warmup"],
-            scale=scale,
+            scale=scale_of(item["path"]),
+            prepare=prepare,
         )
         _write_marker(job.get("marker"), "")
         cv2.setNumThreads(threads_before)  # MixupSequence sets 1 for workers; do not leak it into the next path
         print(
-            f"[{time.strftime('%H:%M:%S')}] {m.path:16s} {m.size:8s} "
+            f"[{time.strftime('%H:%M:%S')}] {m.path:32s} {m.size:8s} "
             + (f"{m.images_per_s:8.1f} images/s" if m.images_per_s else f"failed: {m.error}"),
             file=sys.stderr,
             flush=True,

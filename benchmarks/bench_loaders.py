@@ -10,25 +10,34 @@ side, batch 64 at 224x224 (from the 500x375 set) and at 150x150 (from the
 256x256 set), every path running the same augmentation and mixup
 (alpha 0.2):
 
-1. this library: serial, 2 threads, 2 processes;
+1. this library: serial, 2 threads, 2 processes (float32, and uint8
+   output), and with `interpolation="bilinear"`; with the image cache
+   (`cache=DIR`): its filling epoch (a new, empty cache every epoch) and
+   its cached epochs, in the same modes;
 2. the blog's `MixupImageDataGenerator` recipe (two `flow_from_directory`
    iterators zipped), as published (a generator) and behind a PyDataset
    with 2 worker processes;
 3. `image_dataset_from_directory` + Keras augmentation layers + `MixUp`
-   in tf.data with AUTOTUNE;
+   in tf.data with AUTOTUNE; the same with `.cache()` after the resize
+   and a flip + `MixUp` after it; and `format="grain"` with the flip and
+   `MixUp` in 2 Grain worker processes;
 4. a naive OpenCV `PyDataset` returning float32 from 2 worker processes;
 5. the limit: the same read + decode + resize + augment in a bare loop in
-   one process, times the number of cores; and, beside it (not the limit
-   the targets use), that loop run in as many forked processes at once as
-   the library has workers, each over its share of the files.
+   one process, times the number of cores; that loop run in as many
+   forked processes at once as the library has workers, each over its
+   share of the files; and the decode limit: read + decode + resize
+   alone, one process times the cores, area and bilinear.
 
 Each path runs in a fresh Python process (with `--quick` or `--no-isolate`,
 one process runs all the Keras paths), one warm-up epoch is dropped and the
 median of the measured epochs is reported, with the parent's CPU per batch, peak RSS of
 the parent and of the workers, and (`--rss-epochs`) the parent's RSS from
-epoch 2 to epoch N in each mode of this library. Writes
-`<out>/BENCHMARKS.md`, `<out>/throughput.png` and `<out>/results.json`.
-Ratios are against baselines of the same run. A benchmark, not a test.
+epoch 2 to epoch N in each mode of this library. `--pairs` then alternates
+epochs of two paths for ratios paired in time, and `--profile-parent`
+splits the consuming process's CPU per batch at cached rates into its layers
+(see `_parent.py`). Writes `<out>/BENCHMARKS.md`, `<out>/throughput.png` and
+`<out>/results.json`. Ratios are against baselines of the same run. A
+benchmark, not a test.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -92,11 +102,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="then, per image size, this many cycles alternating one epoch of ours-processes with one of each "
         "other path, for ratios paired in time; the targets use them (default 0 = off)",
     )
+    p.add_argument(
+        "--profile-parent",
+        type=int,
+        help="epochs per layer of the parent's CPU profile at cached rates, per image size, 0 = off "
+        "(default 3; quick 1)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sample-interval", type=float, default=0.5, help="seconds between worker memory samples")
     p.add_argument("--job-timeout", type=float, help="seconds before a benchmark process is killed")
     p.add_argument("--out", default=os.path.join("out", "bench"))
     p.add_argument("--data-dir", default=os.path.join("out", "bench", "data"), help="cache of the generated JPEGs")
+    p.add_argument("--cache-dir", help="the library's image caches, cached and filling paths (default <out>/cache)")
     args = p.parse_args(argv)
     quick = args.quick
     defaults = {
@@ -105,8 +122,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "batch_size": 16 if quick else 64,
         "epochs": 1 if quick else 3,
         "rss_epochs": 3 if quick else 20,
+        "profile_parent": 1 if quick else 3,
+        "cache_dir": os.path.join(args.out, "cache"),
         "isolate": not quick,
-        "job_timeout": 300 if quick else 3600,
+        "job_timeout": 600 if quick else 3600,
     }
     for key, value in defaults.items():
         if getattr(args, key) is None:
@@ -131,53 +150,72 @@ def job_settings(args: argparse.Namespace) -> dict:
         "warmup": args.warmup,
         "epochs": args.epochs,
         "start_method": args.start_method,
+        "cache_dir": os.path.abspath(args.cache_dir),
     }
+
+
+# Paths whose every epoch starts worker processes that import TensorFlow (about 20 s on 2 busy cores):
+# in quick mode they run one epoch, at the first image size only.
+QUICK_ONCE = ("grain",)
 
 
 def plan_jobs(args: argparse.Namespace, data_dirs: dict[str, str]) -> list[dict]:
     """The benchmark processes to run: each a list of `(path, size)` items."""
-    from _paths import OURS, PATHS
+    from _paths import PATHS, RSS_PATHS
 
     common = job_settings(args)
 
     def item(path: str, setting: str, **extra) -> dict:
         return dict(path=path, size=setting, data=data_dirs[setting], image_size=SETTINGS[setting][1], **extra)
 
-    measured = [item(path, s) for s in args.settings for path in args.paths]
+    measured = []
+    for k, s in enumerate(args.settings):
+        for path in args.paths:
+            if args.quick and path in QUICK_ONCE:
+                if k == 0:
+                    measured.append(item(path, s, warmup=0))
+            else:
+                measured.append(item(path, s))
     rss_setting = args.settings[0]
     rss = [
         item(path, rss_setting, kind="rss", warmup=0, epochs=args.rss_epochs, note="rss")
-        for path in OURS
+        for path in RSS_PATHS
         if path in args.paths and args.rss_epochs > 0
     ]
     for it in measured:
         it["kind"] = "throughput"
-    if args.isolate:
+    profile = [
+        item(path, s, kind="parent", epochs=args.profile_parent)
+        for s in args.settings
+        for path in ("ours-cached-processes", "ours-cached-processes-uint8")
+        if path in args.paths and args.profile_parent > 0
+    ]
+    if args.isolate:  # the profile after the rest, one process per image size
         groups = [[it] for it in measured + rss]
+        groups += [[it for it in profile if it["size"] == s] for s in args.settings]
     else:  # one process without Keras and one with it (one ~10 s Keras import), tf.data last
         rank = {path: k for k, path in enumerate(PATHS)}
         keras_items = sorted((it for it in measured if PATHS[it["path"]].keras), key=lambda it: rank[it["path"]])
-        ours = [it for it in keras_items if it["path"] in OURS]
-        others = [it for it in keras_items if it["path"] not in OURS]
-        groups = [g for g in ([it for it in measured if not PATHS[it["path"]].keras], ours + rss + others) if g]
-    return [dict(common, items=g) for g in groups]
+        ours = [it for it in keras_items if it["path"].startswith("ours-")]
+        others = [it for it in keras_items if not it["path"].startswith("ours-")]
+        groups = [[it for it in measured if not PATHS[it["path"]].keras], ours + rss + profile + others]
+    return [dict(common, items=g) for g in groups if g]
 
 
 def plan_pairs(args: argparse.Namespace, data_dirs: dict[str, str]) -> list[dict]:
-    """One process per image size, alternating ours-processes with each other path (`--pairs` cycles)."""
-    from _paths import REFERENCE
+    """One process per image size and reference, alternating the reference with each of its paths."""
+    from _paths import pair_groups
 
-    if args.pairs <= 0 or REFERENCE not in args.paths:
+    if args.pairs <= 0:
         return []
     jobs = []
     for setting in args.settings:
-        items = [
-            dict(path=path, size=setting, data=data_dirs[setting], image_size=SETTINGS[setting][1], kind="pairs")
-            for path in args.paths
-            if path != REFERENCE
-        ]
-        if items:
-            jobs.append(dict(job_settings(args), pairs=args.pairs, items=items))
+        for reference, paths in pair_groups(args.paths).items():
+            items = [
+                dict(path=path, size=setting, data=data_dirs[setting], image_size=SETTINGS[setting][1], kind="pairs")
+                for path in paths
+            ]
+            jobs.append(dict(job_settings(args), pairs=args.pairs, reference=reference, items=items))
     return jobs
 
 
@@ -186,6 +224,23 @@ def _shm() -> set[str]:
         return set(os.listdir("/dev/shm"))
     except OSError:
         return set()
+
+
+def shm_leftovers(found: list[tuple[str, str, int]]) -> list[str]:
+    """The /dev/shm entries that appeared during a job and are still there now.
+
+    Other programs on the machine come and go in /dev/shm too: an entry that
+    has gone by the end of the run was not left behind, and one that names
+    another process id (the library's names carry the creating process's,
+    as joblib's do) is not the job's.
+    """
+    now = _shm()
+    left = []
+    for job, name, pid in found:
+        named = re.search(r"-(\d+)-", name)
+        if name in now and (named is None or int(named.group(1)) == pid):
+            left.append(f"{job}: {name}")
+    return left
 
 
 def merge_rounds(results: list[dict]) -> list[dict]:
@@ -217,16 +272,24 @@ def merge_rounds(results: list[dict]) -> list[dict]:
     return list(merged.values())
 
 
-def run_jobs(jobs: list[dict], args: argparse.Namespace, log_dir: str, label: str = "") -> tuple[list[dict], list[str]]:
-    """Runs each job in its own Python process; returns all measurements and any /dev/shm leftovers."""
+def run_jobs(
+    jobs: list[dict], args: argparse.Namespace, log_dir: str, label: str = ""
+) -> tuple[list[dict], list[tuple[str, str, int]]]:
+    """Runs each job in its own Python process; returns all measurements and the /dev/shm entries that appeared.
+
+    Each entry as `(job, name, the job's process id)`: see `shm_leftovers`.
+    """
     from _measure import ChildMemorySampler
 
     results, leaks = [], []
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [HERE, ROOT, os.environ.get("PYTHONPATH")])))
     for number, job in enumerate(jobs, 1):
         names = ", ".join(
-            f"{it['path']}@{it['size']}" + (" (rss)" if it["kind"] == "rss" else "") for it in job["items"]
+            f"{it['path']}@{it['size']}" + (f" ({it['kind']})" if it["kind"] in ("rss", "parent") else "")
+            for it in job["items"]
         )
+        if job.get("reference"):
+            names += f", each alternated with {job['reference']}"
         print(f"[{time.strftime('%H:%M:%S')}] {label}job {number}/{len(jobs)}: {names}", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             job_file, result_file = os.path.join(tmp, "job.json"), os.path.join(tmp, "result.json")
@@ -254,7 +317,7 @@ def run_jobs(jobs: list[dict], args: argparse.Namespace, log_dir: str, label: st
                     sampler.stop()
             time.sleep(0.2)
             new_shm = sorted(_shm() - shm_before)
-            leaks += [f"job {number} ({names}): {name}" for name in new_shm]
+            leaks += [(f"job {number} ({names})", name, proc.pid) for name in new_shm]
             if os.path.exists(result_file):
                 with open(result_file) as f:
                     job_results = json.load(f)
@@ -271,7 +334,7 @@ def run_jobs(jobs: list[dict], args: argparse.Namespace, log_dir: str, label: st
             r.update(sampler.summary(str(k)))
             rate = r.get("images_per_s")
             print(
-                f"    {r['path']:16s} {r['size']:8s} {it['kind']:10s} "
+                f"    {r['path']:32s} {r['size']:8s} {it['kind']:10s} "
                 + (f"{rate:8.1f} images/s" if rate else f"FAILED {str(r.get('error'))[:300]}"),
                 flush=True,
             )
@@ -326,6 +389,7 @@ def main(argv: list[str] | None = None) -> None:
             "pairs": args.pairs,
             "warmup": args.warmup,
             "rss_epochs": args.rss_epochs,
+            "profile_parent": args.profile_parent,
             "alpha": args.alpha,
             "workers": args.workers,
             "interpolation": args.interpolation,
@@ -337,7 +401,7 @@ def main(argv: list[str] | None = None) -> None:
         },
         "dataset": data.manifest,
         "results": results,
-        "shm_leftovers": leaks,
+        "shm_leftovers": shm_leftovers(leaks),
     }
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(report, f, indent=1)
@@ -348,6 +412,8 @@ def main(argv: list[str] | None = None) -> None:
         f.write(markdown)
     print()
     print(_report.throughput_table(report))
+    print()
+    print(_report.cached_targets_table(report))
     print()
     print(_report.targets_table(report))
     print(f"\nwrote {os.path.join(args.out, 'BENCHMARKS.md')}, {chart} in {report['duration_s']:.0f} s")
