@@ -323,7 +323,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
         paths = ["0/digit_0000.png", "1/digit_0001.jpg", "2/digit_0002.png", "3/digit_0003.png"]
         train = MixupSequence.from_paths(paths, ["zero", "one", "two", "three"],
                                          directory="data/flowers", image_size=(32, 32), batch_size=2)
-        print(train.class_names)  # ['one', 'three', 'two', 'zero']: sorted names
+        names = train.class_names  # ['one', 'three', 'two', 'zero']: the sorted names
         ```
 
         Args:
